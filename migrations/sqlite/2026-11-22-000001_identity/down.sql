@@ -1,0 +1,5 @@
+DROP TABLE refresh_tokens;
+DROP TABLE sessions;
+DROP TABLE files;
+DROP TABLE users;
+DROP TABLE file_blobs;

@@ -1,0 +1,3 @@
+DROP TABLE stock_movements;
+DROP TABLE batches;
+DROP TABLE items;

@@ -1,0 +1,2 @@
+DROP TABLE replenishment_requests;
+DROP TABLE holdings;

@@ -1,0 +1,97 @@
+//! The middleware that guards protected scopes: it authenticates the caller (person or bot)
+//! and puts the `Principal` into the request, or answers 401 with `WWW-Authenticate`.
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{web, Error, HttpMessage};
+
+use super::principal::Principal;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+enum Credentials {
+    Bearer(String),
+    /// `Bot <token>`; bot accounts arrive with the bots issue.
+    Bot,
+}
+
+fn credentials(req: &ServiceRequest) -> ApiResult<Credentials> {
+    if let Some(value) = req.headers().get(actix_web::http::header::AUTHORIZATION) {
+        let value = value.to_str().map_err(|_| {
+            ApiError::Unauthorized("the Authorization header is malformed".to_owned())
+        })?;
+        let (scheme, token) = value.split_once(' ').ok_or_else(|| {
+            ApiError::Unauthorized("the Authorization header must be `Bearer <token>`".to_owned())
+        })?;
+        let token = token.trim().to_owned();
+        return match scheme.to_ascii_lowercase().as_str() {
+            "bearer" => Ok(Credentials::Bearer(token)),
+            "bot" => Ok(Credentials::Bot),
+            _ => Err(ApiError::Unauthorized(format!(
+                "unsupported authorization scheme {scheme:?}"
+            ))),
+        };
+    }
+    // Browsers cannot set headers on a WebSocket upgrade.
+    if req.path().starts_with("/api/ws/") {
+        let query =
+            web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
+                .map_err(|_| ApiError::Unauthorized("the query string is malformed".to_owned()))?;
+        if let Some(token) = query.get("access_token") {
+            return Ok(Credentials::Bearer(token.clone()));
+        }
+    }
+    Err(ApiError::Unauthorized(
+        "credentials are required".to_owned(),
+    ))
+}
+
+/// Verifies the credentials of `req`. Access tokens are checked against their session on
+/// every request (one primary-key lookup), so logout and password changes take effect at
+/// once on every process sharing the database.
+pub async fn authenticate(state: &AppState, req: &ServiceRequest) -> ApiResult<Principal> {
+    match credentials(req)? {
+        Credentials::Bearer(token) => {
+            let (user_id, claims) = state.tokens.verify(&token)?;
+            let session_id = claims.sid;
+            let role = state
+                .db
+                .run(move |conn| {
+                    Ok(crate::identity::repo::active_session_role(
+                        conn, session_id, user_id,
+                    )?)
+                })
+                .await?
+                .ok_or_else(|| ApiError::Unauthorized("the session has ended".to_owned()))?;
+            Ok(Principal {
+                user_id,
+                role,
+                session_id: Some(session_id),
+                bot_id: None,
+            })
+        }
+        // Bot accounts arrive with the bots issue; until then no bot token is valid.
+        Credentials::Bot => Err(ApiError::Unauthorized(
+            "the bot token is not valid".to_owned(),
+        )),
+    }
+}
+
+pub async fn require_auth(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        let err = ApiError::internal("application state is missing");
+        return Ok(req.error_response(err).map_into_right_body());
+    };
+    match authenticate(&state, &req).await {
+        Ok(principal) => {
+            req.extensions_mut().insert(principal);
+            Ok(next.call(req).await?.map_into_left_body())
+        }
+        // Answered here, as a response, so the outer layers add the request id and log it.
+        Err(err) => Ok(req.error_response(err).map_into_right_body()),
+    }
+}

@@ -1,0 +1,3 @@
+//! Routes kept for clients of the earlier FastAPI service, answering exactly as it did.
+
+pub mod routes;

@@ -1,0 +1,430 @@
+//! Settings, read once from the environment (and `.env`), validated at start.
+//!
+//! A bad value stops the process with exit code 2 and one line naming the setting,
+//! so an operator never has to guess which variable is wrong.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use rand::RngCore;
+
+/// Which database engine a `DATABASE_URL` selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// A setting that could not be used, naming the variable.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid setting {name}: {reason}")]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub reason: String,
+}
+
+impl ConfigError {
+    fn new(name: &'static str, reason: impl Into<String>) -> Self {
+        Self {
+            name,
+            reason: reason.into(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Settings {
+    pub database_url: String,
+    pub backend: Backend,
+    pub bind: SocketAddr,
+    pub jwt_secret: Vec<u8>,
+    pub dev_mode: bool,
+    pub owner_username: Option<String>,
+    pub owner_email: Option<String>,
+    pub owner_password: Option<String>,
+    pub cors_origins: Vec<String>,
+    pub max_json_bytes: usize,
+    pub max_upload_bytes: usize,
+    pub max_files_per_upload: usize,
+    pub max_image_pixels: u64,
+    pub expiry_warning_days: i32,
+    pub bcrypt_cost: u32,
+    pub webhook_allow_private: bool,
+    pub log_format: LogFormat,
+    pub db_pool_size: u32,
+    pub db_timeout: Duration,
+    pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    pub login_failures_per_account: u32,
+    pub login_failures_per_address: u32,
+    pub registrations_per_address: u32,
+    pub rate_limit_window: Duration,
+    pub workers: usize,
+    pub shutdown_timeout: Duration,
+}
+
+impl std::fmt::Debug for Settings {
+    // Hand-written so that secrets can never reach a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("backend", &self.backend)
+            .field("bind", &self.bind)
+            .field("jwt_secret", &"<redacted>")
+            .field("cors_origins", &self.cors_origins)
+            .field("db_pool_size", &self.db_pool_size)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where settings come from: the process environment, or a fixed map in tests.
+pub trait Source {
+    fn get(&self, name: &str) -> Option<String>;
+}
+
+pub struct ProcessEnv;
+
+impl Source for ProcessEnv {
+    fn get(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+    }
+}
+
+impl<S: std::hash::BuildHasher> Source for std::collections::HashMap<String, String, S> {
+    fn get(&self, name: &str) -> Option<String> {
+        self.get(name).cloned().filter(|v| !v.trim().is_empty())
+    }
+}
+
+fn parse<T: FromStr>(src: &dyn Source, name: &'static str, default: T) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    match src.get(name) {
+        None => Ok(default),
+        Some(raw) => raw
+            .trim()
+            .parse()
+            .map_err(|e| ConfigError::new(name, format!("{raw:?}: {e}"))),
+    }
+}
+
+fn parse_in_range<T>(
+    src: &dyn Source,
+    name: &'static str,
+    default: T,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<T, ConfigError>
+where
+    T: FromStr + PartialOrd + std::fmt::Display + Copy,
+    T::Err: std::fmt::Display,
+{
+    let value = parse(src, name, default)?;
+    if !range.contains(&value) {
+        return Err(ConfigError::new(
+            name,
+            format!("{value} is outside {}..={}", range.start(), range.end()),
+        ));
+    }
+    Ok(value)
+}
+
+fn parse_bool(src: &dyn Source, name: &'static str, default: bool) -> Result<bool, ConfigError> {
+    match src.get(name).map(|v| v.trim().to_ascii_lowercase()) {
+        None => Ok(default),
+        Some(v) if matches!(v.as_str(), "1" | "true" | "yes" | "on") => Ok(true),
+        Some(v) if matches!(v.as_str(), "0" | "false" | "no" | "off") => Ok(false),
+        Some(v) => Err(ConfigError::new(name, format!("{v:?} is not a boolean"))),
+    }
+}
+
+/// The backend a database URL selects, by its scheme.
+pub fn backend_of(url: &str) -> Option<Backend> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Some(Backend::Postgres)
+    } else if url.starts_with("sqlite:") {
+        Some(Backend::Sqlite)
+    } else {
+        None
+    }
+}
+
+/// The file path inside a `sqlite://` URL (`sqlite://stockroom.db`, `sqlite:///abs/x.db`).
+pub fn sqlite_path(url: &str) -> &str {
+    url.strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url)
+}
+
+impl Settings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        // A missing .env is normal; a malformed one is an operator error worth stopping for.
+        match dotenvy::dotenv() {
+            Ok(_) => {}
+            Err(e) if e.not_found() => {}
+            Err(e) => return Err(ConfigError::new("(.env file)", e.to_string())),
+        }
+        Self::from_source(&ProcessEnv)
+    }
+
+    pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
+        let database_url = src
+            .get("DATABASE_URL")
+            .unwrap_or_else(|| "sqlite://stockroom.db".to_owned());
+        let backend = backend_of(&database_url).ok_or_else(|| {
+            ConfigError::new(
+                "DATABASE_URL",
+                "must start with sqlite:// or postgres:// (or postgresql://)",
+            )
+        })?;
+        if backend == Backend::Sqlite && sqlite_path(&database_url).is_empty() {
+            return Err(ConfigError::new(
+                "DATABASE_URL",
+                "sqlite:// needs a file path",
+            ));
+        }
+        let dev_mode = match src.get("STOCKROOM_ENV").as_deref() {
+            None | Some("prod") | Some("production") => false,
+            Some("dev") | Some("development") | Some("test") => true,
+            Some(other) => {
+                return Err(ConfigError::new(
+                    "STOCKROOM_ENV",
+                    format!("{other:?} is not one of dev, prod"),
+                ))
+            }
+        };
+        let jwt_secret = match src.get("STOCKROOM_JWT_SECRET") {
+            Some(s) if s.len() >= 32 => s.into_bytes(),
+            Some(_) => {
+                return Err(ConfigError::new(
+                    "STOCKROOM_JWT_SECRET",
+                    "must be at least 32 bytes",
+                ))
+            }
+            None if backend == Backend::Sqlite || dev_mode => {
+                persisted_dev_secret(&database_url, backend)?
+            }
+            None => {
+                return Err(ConfigError::new(
+                    "STOCKROOM_JWT_SECRET",
+                    "is required on PostgreSQL (every process must share it)",
+                ))
+            }
+        };
+        let bind_raw = src
+            .get("STOCKROOM_BIND")
+            .unwrap_or_else(|| "127.0.0.1:8080".to_owned());
+        let bind = bind_raw.parse().map_err(|e| {
+            ConfigError::new(
+                "STOCKROOM_BIND",
+                format!("{bind_raw:?}: {e} (want host:port)"),
+            )
+        })?;
+        let cors_origins = src
+            .get("STOCKROOM_CORS_ORIGINS")
+            .map(|v| {
+                v.split(',')
+                    .map(|o| o.trim().trim_end_matches('/').to_owned())
+                    .filter(|o| !o.is_empty())
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default();
+        for origin in &cors_origins {
+            if origin != "*" && url::Url::parse(origin).is_err() {
+                return Err(ConfigError::new(
+                    "STOCKROOM_CORS_ORIGINS",
+                    format!("{origin:?} is not an origin like https://shop.example"),
+                ));
+            }
+        }
+        let log_format = match src.get("STOCKROOM_LOG_FORMAT").as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(ConfigError::new(
+                    "STOCKROOM_LOG_FORMAT",
+                    format!("{other:?} is not one of text, json"),
+                ))
+            }
+        };
+        let default_pool = match backend {
+            Backend::Sqlite => 8,
+            Backend::Postgres => 16,
+        };
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Ok(Self {
+            database_url,
+            backend,
+            bind,
+            jwt_secret,
+            dev_mode,
+            owner_username: src.get("STOCKROOM_OWNER_USERNAME"),
+            owner_email: src.get("STOCKROOM_OWNER_EMAIL"),
+            owner_password: src.get("STOCKROOM_OWNER_PASSWORD"),
+            cors_origins,
+            max_json_bytes: parse_in_range(
+                src,
+                "STOCKROOM_MAX_JSON_BYTES",
+                1 << 20,
+                1024..=(64 << 20),
+            )?,
+            max_upload_bytes: parse_in_range(
+                src,
+                "STOCKROOM_MAX_UPLOAD_BYTES",
+                10 << 20,
+                1024..=(512 << 20),
+            )?,
+            max_files_per_upload: 10,
+            max_image_pixels: parse_in_range(
+                src,
+                "STOCKROOM_MAX_IMAGE_PIXELS",
+                40_000_000,
+                1..=1_000_000_000,
+            )?,
+            expiry_warning_days: parse_in_range(src, "STOCKROOM_EXPIRY_WARNING_DAYS", 7, 0..=3650)?,
+            bcrypt_cost: parse_in_range(src, "STOCKROOM_BCRYPT_COST", 12, 4..=31)?,
+            webhook_allow_private: parse_bool(src, "STOCKROOM_WEBHOOK_ALLOW_PRIVATE", false)?,
+            log_format,
+            db_pool_size: parse_in_range(src, "STOCKROOM_DB_POOL_SIZE", default_pool, 1..=512)?,
+            db_timeout: Duration::from_millis(parse_in_range(
+                src,
+                "STOCKROOM_DB_TIMEOUT_MS",
+                5_000,
+                100..=120_000,
+            )?),
+            access_token_ttl: Duration::from_secs(parse_in_range(
+                src,
+                "STOCKROOM_ACCESS_TOKEN_TTL_SECS",
+                900,
+                10..=86_400,
+            )?),
+            refresh_token_ttl: Duration::from_secs(
+                86_400 * parse_in_range(src, "STOCKROOM_REFRESH_TOKEN_TTL_DAYS", 30u64, 1..=365)?,
+            ),
+            login_failures_per_account: parse_in_range(
+                src,
+                "STOCKROOM_LOGIN_FAILURES_PER_ACCOUNT",
+                5,
+                1..=1_000_000,
+            )?,
+            login_failures_per_address: parse_in_range(
+                src,
+                "STOCKROOM_LOGIN_FAILURES_PER_ADDRESS",
+                100,
+                1..=1_000_000,
+            )?,
+            registrations_per_address: parse_in_range(
+                src,
+                "STOCKROOM_REGISTRATIONS_PER_ADDRESS",
+                200,
+                1..=1_000_000,
+            )?,
+            rate_limit_window: Duration::from_secs(parse_in_range(
+                src,
+                "STOCKROOM_RATE_LIMIT_WINDOW_SECS",
+                900,
+                1..=86_400,
+            )?),
+            workers: parse_in_range(src, "STOCKROOM_WORKERS", cores, 1..=256)?,
+            shutdown_timeout: Duration::from_secs(parse_in_range(
+                src,
+                "STOCKROOM_SHUTDOWN_TIMEOUT_SECS",
+                30,
+                0..=3600,
+            )?),
+        })
+    }
+}
+
+/// On SQLite (or in dev mode) a plain `cargo run` must work and tokens must survive restarts:
+/// generate a secret once and keep it beside the database, readable by its owner only.
+fn persisted_dev_secret(database_url: &str, backend: Backend) -> Result<Vec<u8>, ConfigError> {
+    const NAME: &str = "STOCKROOM_JWT_SECRET";
+    let path = match backend {
+        Backend::Sqlite => {
+            let mut p = PathBuf::from(sqlite_path(database_url));
+            let file = p
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "stockroom".to_owned());
+            p.set_file_name(format!("{file}.jwt-secret"));
+            p
+        }
+        Backend::Postgres => PathBuf::from(".stockroom-jwt-secret"),
+    };
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        let existing = existing.trim();
+        if existing.len() >= 32 {
+            return Ok(existing.as_bytes().to_vec());
+        }
+    }
+    let mut raw = [0u8; 48];
+    rand::rng().fill_bytes(&mut raw);
+    let secret = hex::encode(raw);
+    write_private_file(&path, secret.as_bytes()).map_err(|e| {
+        ConfigError::new(
+            NAME,
+            format!(
+                "unset, and the generated one could not be kept in {}: {e}",
+                path.display()
+            ),
+        )
+    })?;
+    Ok(secret.into_bytes())
+}
+
+fn write_private_file(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Settings::from_source(&map)
+    }
+
+    #[test]
+    fn postgres_requires_a_shared_secret() {
+        let err = settings(&[("DATABASE_URL", "postgres://localhost/x")]).err();
+        assert_eq!(err.map(|e| e.name), Some("STOCKROOM_JWT_SECRET"));
+    }
+
+    #[test]
+    fn bad_values_name_their_setting() {
+        let secret = ("STOCKROOM_JWT_SECRET", "0123456789abcdef0123456789abcdef");
+        for (name, value) in [
+            ("STOCKROOM_BCRYPT_COST", "3"),
+            ("STOCKROOM_BIND", "nowhere"),
+            ("DATABASE_URL", "mysql://x"),
+            ("STOCKROOM_MAX_JSON_BYTES", "lots"),
+            ("STOCKROOM_LOG_FORMAT", "xml"),
+        ] {
+            let err = settings(&[secret, (name, value)]).err();
+            assert_eq!(err.map(|e| e.name), Some(name), "{name}={value}");
+        }
+    }
+}

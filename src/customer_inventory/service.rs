@@ -1,0 +1,108 @@
+use validator::Validate;
+
+use super::dto::{HoldingOut, HoldingPatch, HoldingQuery};
+use super::repo::{self, HoldingRow};
+use crate::error::{ApiError, ApiResult, Context};
+use crate::inventory::service::ExpiryRules;
+use crate::pagination::{Page, PageParams};
+use crate::state::AppState;
+
+pub fn holding_out(rules: &ExpiryRules, row: HoldingRow, window: Option<i32>) -> HoldingOut {
+    let expired = rules.is_expired(row.expiry_date);
+    let expiring = rules.is_expiring(row.expiry_date, window);
+    HoldingOut {
+        needs_replenishment: expired || expiring || row.quantity <= row.min_quantity,
+        expired,
+        expiring,
+        id: row.id,
+        customer_id: row.customer_id,
+        item_id: row.item_id,
+        name: row.item_name,
+        quantity: row.quantity,
+        expiry_date: row.expiry_date,
+        min_quantity: row.min_quantity,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    }
+}
+
+pub async fn list(
+    state: &AppState,
+    customer_id: i64,
+    filter: HoldingQuery,
+    page: PageParams,
+) -> ApiResult<Page<HoldingOut>> {
+    if filter
+        .expiring_within_days
+        .is_some_and(|d| !(0..=3650).contains(&d))
+    {
+        return Err(ApiError::BadRequest(
+            "expiring_within_days must be between 0 and 3650".to_owned(),
+        ));
+    }
+    let limit = page.limit()?;
+    let after = page.cursor::<i64>()?;
+    let rules = ExpiryRules::now(state);
+    let rows = state
+        .db
+        .run(move |conn| {
+            Ok(repo::holdings_of(
+                conn,
+                customer_id,
+                &filter,
+                &rules,
+                after,
+                limit + 1,
+            )?)
+        })
+        .await?;
+    Ok(Page::from_rows(
+        rows,
+        limit,
+        |(h, _)| h.id,
+        |(h, w)| holding_out(&rules, h, w),
+    ))
+}
+
+/// Staff reading a customer's holdings: 404 unless `customer_id` is a live customer.
+pub async fn list_for_staff(
+    state: &AppState,
+    customer_id: i64,
+    filter: HoldingQuery,
+    page: PageParams,
+) -> ApiResult<Page<HoldingOut>> {
+    crate::people::service::customer(state, customer_id).await?;
+    list(state, customer_id, filter, page).await
+}
+
+pub async fn update(
+    state: &AppState,
+    customer_id: i64,
+    id: i64,
+    patch: HoldingPatch,
+) -> ApiResult<HoldingOut> {
+    patch.validate()?;
+    let rules = ExpiryRules::now(state);
+    let (row, window) = state
+        .db
+        .run(move |conn| {
+            if repo::update_holding(conn, customer_id, id, patch.quantity, patch.min_quantity)? == 0
+            {
+                return Err(ApiError::not_found(format!("holding {id}")));
+            }
+            repo::find_holding(conn, customer_id, id).or_not_found(format!("holding {id}"))
+        })
+        .await?;
+    Ok(holding_out(&rules, row, window))
+}
+
+pub async fn delete(state: &AppState, customer_id: i64, id: i64) -> ApiResult<()> {
+    let n = state
+        .db
+        .run(move |conn| Ok(repo::delete_holding(conn, customer_id, id)?))
+        .await?;
+    if n == 0 {
+        return Err(ApiError::not_found(format!("holding {id}")));
+    }
+    Ok(())
+}

@@ -1,0 +1,209 @@
+//! One connection type over SQLite and PostgreSQL, one pool, embedded migrations.
+//!
+//! The backend is chosen by the URL scheme (as vaultwarden's own r2d2 manager does): the
+//! derive's `establish` would try each backend in turn and report only "Invalid connection
+//! url" when PostgreSQL is down.
+
+pub mod schema;
+
+use std::time::Duration;
+
+use actix_web::web;
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::sql_types::{Date, Integer, Nullable, Text};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+use crate::config::{sqlite_path, Backend, Settings};
+use crate::error::{ApiError, ApiResult};
+
+pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Postgresql(diesel::PgConnection),
+    Sqlite(diesel::SqliteConnection),
+}
+
+impl DbConnection {
+    pub fn backend(&self) -> Backend {
+        match self {
+            Self::Postgresql(_) => Backend::Postgres,
+            Self::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+}
+
+/// Initialises OpenSSL (which the bundled libpq uses for TLS) without its exit handler: that
+/// handler frees OpenSSL's state while pooled connections on other threads may still use
+/// it, crashing the process as it exits (diesel-rs/diesel#3441). Call once, first thing.
+pub fn init_tls() {
+    openssl_sys::init();
+}
+
+#[diesel::declare_sql_function]
+extern "SQL" {
+    /// `date + days`. PostgreSQL gets it from a migration; SQLite from Rust at connect time.
+    /// It lets "expiring within the item's own window" stay one portable query.
+    fn date_add_days(day: Date, days: Integer) -> Date;
+
+    /// SQL `LOWER`. SQLite's own folds only ASCII, so connections override it with Rust's
+    /// Unicode lower-casing, matching how search terms are folded.
+    fn lower(value: Nullable<Text>) -> Nullable<Text>;
+
+    /// `COALESCE(n, fallback)` for integers (an item's window, else the store's).
+    #[sql_name = "COALESCE"]
+    fn coalesce_int(value: Nullable<Integer>, fallback: Integer) -> Integer;
+}
+
+pub type Pool = r2d2::Pool<ConnectionManager>;
+pub type PooledConnection = r2d2::PooledConnection<ConnectionManager>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error(transparent)]
+    Connection(#[from] diesel::ConnectionError),
+    #[error(transparent)]
+    Query(#[from] diesel::result::Error),
+}
+
+/// r2d2 manager that establishes the variant the URL names, and prepares each new
+/// SQLite connection (WAL, foreign keys, busy timeout, SQL functions).
+#[derive(Debug, Clone)]
+pub struct ConnectionManager {
+    url: String,
+    backend: Backend,
+    busy_timeout: Duration,
+}
+
+impl ConnectionManager {
+    pub fn new(url: &str, backend: Backend, busy_timeout: Duration) -> Self {
+        Self {
+            url: url.to_owned(),
+            backend,
+            busy_timeout,
+        }
+    }
+}
+
+impl r2d2::ManageConnection for ConnectionManager {
+    type Connection = DbConnection;
+    type Error = ConnectError;
+
+    fn connect(&self) -> Result<DbConnection, ConnectError> {
+        match self.backend {
+            Backend::Postgres => Ok(DbConnection::Postgresql(diesel::PgConnection::establish(
+                &self.url,
+            )?)),
+            Backend::Sqlite => {
+                let mut conn = diesel::SqliteConnection::establish(sqlite_path(&self.url))?;
+                // WAL lets readers run beside the writer; the busy timeout makes concurrent
+                // writers queue instead of failing; foreign keys are off by default in SQLite.
+                conn.batch_execute(&format!(
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {};",
+                    self.busy_timeout.as_millis()
+                ))?;
+                date_add_days_utils::register_impl(
+                    &mut conn,
+                    |day: chrono::NaiveDate, days: i32| {
+                        day.checked_add_signed(chrono::Duration::days(i64::from(days)))
+                            .unwrap_or(day)
+                    },
+                )?;
+                lower_utils::register_impl(&mut conn, |value: Option<String>| {
+                    value.map(|v| v.to_lowercase())
+                })?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), ConnectError> {
+        conn.batch_execute("SELECT 1").map_err(Into::into)
+    }
+
+    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
+        false
+    }
+}
+
+/// Builds the pool without connecting: the process starts (and `/readyz` answers 503)
+/// even while the database is down.
+pub fn build_pool(settings: &Settings) -> Pool {
+    let manager = ConnectionManager::new(
+        &settings.database_url,
+        settings.backend,
+        settings.db_timeout,
+    );
+    r2d2::Pool::builder()
+        .max_size(settings.db_pool_size)
+        .min_idle(Some(0))
+        .connection_timeout(settings.db_timeout)
+        .test_on_check_out(false)
+        .idle_timeout(Some(Duration::from_secs(300)))
+        .build_unchecked(manager)
+}
+
+pub fn run_migrations(conn: &mut DbConnection) -> Result<(), String> {
+    let result = match conn {
+        DbConnection::Postgresql(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|_| ()),
+        DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|_| ()),
+    };
+    result.map_err(|e| e.to_string())
+}
+
+pub fn has_pending_migrations(conn: &mut DbConnection) -> Result<bool, String> {
+    let result = match conn {
+        DbConnection::Postgresql(c) => c.has_pending_migration(POSTGRES_MIGRATIONS),
+        DbConnection::Sqlite(c) => c.has_pending_migration(SQLITE_MIGRATIONS),
+    };
+    result.map_err(|e| e.to_string())
+}
+
+/// The pool plus the way to use it from async code: every query runs on the blocking pool,
+/// never on an async worker.
+#[derive(Clone)]
+pub struct Db {
+    pool: Pool,
+    backend: Backend,
+}
+
+impl Db {
+    pub fn new(pool: Pool, backend: Backend) -> Self {
+        Self { pool, backend }
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// Runs `f` with a pooled connection on the blocking thread pool.
+    pub async fn run<T, F>(&self, f: F) -> ApiResult<T>
+    where
+        F: FnOnce(&mut DbConnection) -> ApiResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        web::block(move || {
+            let mut conn = pool.get().map_err(ApiError::from)?;
+            f(&mut conn)
+        })
+        .await?
+    }
+
+    /// Runs `f` inside one transaction. On SQLite, begin with a write (see `lock_*` helpers in
+    /// the repositories) so the write lock is taken before anything is read.
+    pub async fn transaction<T, F>(&self, f: F) -> ApiResult<T>
+    where
+        F: FnOnce(&mut DbConnection) -> ApiResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.run(move |conn| conn.transaction(f)).await
+    }
+}

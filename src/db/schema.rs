@@ -1,0 +1,178 @@
+// One portable schema for both backends. Ids are BIGINT (SQLite's INTEGER is 64-bit),
+// times are UTC `Timestamp`, dates are `Date` (ISO text on SQLite).
+
+diesel::table! {
+    file_blobs (sha256) {
+        sha256 -> Text,
+        data -> Binary,
+        size -> BigInt,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> BigInt,
+        username -> Nullable<Text>,
+        username_key -> Nullable<Text>,
+        email -> Nullable<Text>,
+        email_key -> Nullable<Text>,
+        password_hash -> Nullable<Text>,
+        role -> Text,
+        name -> Nullable<Text>,
+        phone -> Nullable<Text>,
+        bio -> Nullable<Text>,
+        avatar_file_id -> Nullable<BigInt>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        deleted_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    files (id) {
+        id -> BigInt,
+        sha256 -> Text,
+        filename -> Text,
+        content_type -> Text,
+        size -> BigInt,
+        width -> Nullable<Integer>,
+        height -> Nullable<Integer>,
+        uploader_id -> Nullable<BigInt>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    sessions (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+        user_agent -> Nullable<Text>,
+        address -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    refresh_tokens (id) {
+        id -> BigInt,
+        session_id -> BigInt,
+        token_hash -> Text,
+        created_at -> Timestamp,
+        spent_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(files -> file_blobs (sha256));
+diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(refresh_tokens -> sessions (session_id));
+
+diesel::table! {
+    items (id) {
+        id -> BigInt,
+        name -> Text,
+        name_key -> Text,
+        kind -> Text,
+        size -> Nullable<Text>,
+        unit -> Nullable<Text>,
+        sku -> Nullable<Text>,
+        barcode -> Nullable<Text>,
+        description -> Nullable<Text>,
+        min_quantity -> BigInt,
+        target_quantity -> Nullable<BigInt>,
+        expiry_warning_days -> Nullable<Integer>,
+        photo_file_id -> Nullable<BigInt>,
+        quantity -> BigInt,
+        next_expiry -> Nullable<Date>,
+        version -> BigInt,
+        created_by -> Nullable<BigInt>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    batches (id) {
+        id -> BigInt,
+        item_id -> BigInt,
+        quantity -> BigInt,
+        expiry_date -> Nullable<Date>,
+        lot_code -> Nullable<Text>,
+        received_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    stock_movements (id) {
+        id -> BigInt,
+        item_id -> BigInt,
+        batch_id -> Nullable<BigInt>,
+        delta -> BigInt,
+        reason -> Text,
+        quantity_after -> BigInt,
+        actor_id -> Nullable<BigInt>,
+        note -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(batches -> items (item_id));
+diesel::joinable!(stock_movements -> items (item_id));
+
+diesel::table! {
+    holdings (id) {
+        id -> BigInt,
+        customer_id -> BigInt,
+        item_id -> Nullable<BigInt>,
+        item_name -> Text,
+        quantity -> BigInt,
+        expiry_date -> Nullable<Date>,
+        min_quantity -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    replenishment_requests (id) {
+        id -> BigInt,
+        customer_id -> BigInt,
+        item_id -> Nullable<BigInt>,
+        item_name -> Text,
+        quantity -> BigInt,
+        note -> Nullable<Text>,
+        status -> Text,
+        decision_reason -> Nullable<Text>,
+        decided_by -> Nullable<BigInt>,
+        decided_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(holdings -> items (item_id));
+
+diesel::table! {
+    file_thumbnails (sha256, size) {
+        sha256 -> Text,
+        size -> Integer,
+        data -> Binary,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(
+    file_blobs,
+    users,
+    files,
+    sessions,
+    refresh_tokens,
+    items,
+    batches,
+    stock_movements,
+    holdings,
+    replenishment_requests,
+    file_thumbnails,
+);

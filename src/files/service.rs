@@ -1,0 +1,275 @@
+//! Who may see a file, and how uploads, downloads, thumbnails and deletes behave.
+
+use sha2::{Digest, Sha256};
+
+use super::dto::FileOut;
+use super::inspect::{self, Kind};
+use super::repo::{self, FileRow, NewFile};
+use crate::auth::{Principal, Role};
+use crate::db::DbConnection;
+use crate::error::{ApiError, ApiResult, Context};
+use crate::state::AppState;
+
+pub const THUMBNAIL_DEFAULT: u32 = 256;
+pub const THUMBNAIL_MAX: u32 = 512;
+pub const THUMBNAIL_MIN: u32 = 16;
+
+/// One uploaded part, as received.
+pub struct Upload {
+    pub filename: String,
+    pub bytes: Vec<u8>,
+}
+
+pub fn file_out(f: FileRow) -> FileOut {
+    FileOut {
+        url: format!("/api/v1/files/{}", f.id),
+        id: f.id,
+        filename: f.filename,
+        content_type: f.content_type,
+        size: f.size,
+        sha256: f.sha256,
+        width: f.width,
+        height: f.height,
+        uploader_id: f.uploader_id,
+        created_at: f.created_at,
+    }
+}
+
+/// No directories, no control characters, at most 255 bytes; never empty.
+pub fn sanitize_filename(raw: &str) -> String {
+    let base = raw.rsplit(['/', '\\']).next().unwrap_or("");
+    let mut clean: String = base
+        .chars()
+        .filter(|c| !c.is_control() && !matches!(c, '"' | '<' | '>' | '|' | '*' | '?' | ':'))
+        .collect();
+    clean = clean.trim().trim_start_matches('.').to_owned();
+    while clean.len() > 255 {
+        clean.pop();
+    }
+    if clean.is_empty() {
+        "file".to_owned()
+    } else {
+        clean
+    }
+}
+
+/// Who may see a file: its uploader, staff, and everyone signed in for item photos and
+/// avatars. Anyone else is told it does not exist.
+fn visible(conn: &mut DbConnection, principal: &Principal, id: i64) -> ApiResult<FileRow> {
+    let file = repo::find_file(conn, id).or_not_found(format!("file {id}"))?;
+    if file.uploader_id == Some(principal.user_id) || principal.is_staff() {
+        return Ok(file);
+    }
+    if principal.role != Role::Bot && repo::is_public_picture(conn, id)? {
+        return Ok(file);
+    }
+    Err(ApiError::not_found(format!("file {id}")))
+}
+
+/// For `avatar_file_id` / `photo_file_id`: the file must be an image the caller may see;
+/// otherwise 422 naming `field`.
+pub async fn require_visible_image(
+    state: &AppState,
+    principal: &Principal,
+    file_id: i64,
+    field: &'static str,
+) -> ApiResult<()> {
+    let who = principal.clone();
+    let found = state
+        .db
+        .run(move |conn| match visible(conn, &who, file_id) {
+            Ok(f) => Ok(Some(f)),
+            Err(ApiError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        })
+        .await?;
+    match found {
+        None => Err(ApiError::field(field, "no such file")),
+        Some(f) if !f.content_type.starts_with("image/") => {
+            Err(ApiError::field(field, "must be an image"))
+        }
+        Some(_) => Ok(()),
+    }
+}
+
+struct Checked {
+    filename: String,
+    kind: Kind,
+    sha256: String,
+    size: i64,
+    dimensions: Option<(u32, u32)>,
+    bytes: Vec<u8>,
+}
+
+/// Stores every part or none: each is typed from its bytes (415 for anything but JPEG, PNG,
+/// WebP or PDF) and images must decode within the pixel limit (422), before anything is
+/// written.
+pub async fn upload(
+    state: &AppState,
+    principal: &Principal,
+    parts: Vec<Upload>,
+) -> ApiResult<Vec<FileOut>> {
+    if parts.is_empty() {
+        return Err(ApiError::field(
+            "files",
+            "send one or more parts named `files`",
+        ));
+    }
+    let max_pixels = state.settings.max_image_pixels;
+    let checked = state
+        .images
+        .run(move || -> ApiResult<Vec<Checked>> {
+            parts
+                .into_iter()
+                .enumerate()
+                .map(|(n, part)| {
+                    let filename = sanitize_filename(&part.filename);
+                    let kind = inspect::sniff(&part.bytes).ok_or_else(|| {
+                        ApiError::UnsupportedMediaType(format!(
+                            "{filename}: only JPEG, PNG, WebP and PDF files are accepted \
+                             (the type is read from the bytes)"
+                        ))
+                    })?;
+                    let dimensions = match kind {
+                        Kind::Pdf => None,
+                        _ => Some(inspect::measure(
+                            kind,
+                            &part.bytes,
+                            max_pixels,
+                            &format!("files[{n}]"),
+                        )?),
+                    };
+                    Ok(Checked {
+                        sha256: hex::encode(Sha256::digest(&part.bytes)),
+                        size: i64::try_from(part.bytes.len()).unwrap_or(i64::MAX),
+                        filename,
+                        kind,
+                        dimensions,
+                        bytes: part.bytes,
+                    })
+                })
+                .collect()
+        })
+        .await??;
+    let uploader = principal.user_id;
+    let blobs = state.blobs.clone();
+    let rows = state
+        .db
+        .transaction(move |conn| {
+            checked
+                .into_iter()
+                .map(|c| {
+                    blobs.put(conn, &c.sha256, &c.bytes)?;
+                    let (width, height) = match c.dimensions {
+                        Some((w, h)) => (i32::try_from(w).ok(), i32::try_from(h).ok()),
+                        None => (None, None),
+                    };
+                    Ok(repo::insert_file(
+                        conn,
+                        &NewFile {
+                            sha256: &c.sha256,
+                            filename: &c.filename,
+                            content_type: c.kind.content_type(),
+                            size: c.size,
+                            width,
+                            height,
+                            uploader_id: uploader,
+                        },
+                    )?)
+                })
+                .collect::<ApiResult<Vec<FileRow>>>()
+        })
+        .await?;
+    Ok(rows.into_iter().map(file_out).collect())
+}
+
+/// The file and its bytes, if the caller may see it.
+pub async fn download(
+    state: &AppState,
+    principal: &Principal,
+    id: i64,
+) -> ApiResult<(FileRow, Vec<u8>)> {
+    let who = principal.clone();
+    let blobs = state.blobs.clone();
+    state
+        .db
+        .run(move |conn| {
+            let file = visible(conn, &who, id)?;
+            let bytes = blobs
+                .get(conn, &file.sha256)?
+                .ok_or_else(|| ApiError::internal(format!("blob of file {id} is missing")))?;
+            Ok((file, bytes))
+        })
+        .await
+}
+
+/// Metadata only, if the caller may see it (for conditional requests).
+pub async fn metadata(state: &AppState, principal: &Principal, id: i64) -> ApiResult<FileRow> {
+    let who = principal.clone();
+    state.db.run(move |conn| visible(conn, &who, id)).await
+}
+
+/// A JPEG thumbnail of an image, made once per content and size, then served from cache.
+pub async fn thumbnail(
+    state: &AppState,
+    principal: &Principal,
+    id: i64,
+    size: Option<u32>,
+) -> ApiResult<(FileRow, Vec<u8>)> {
+    let size = size.unwrap_or(THUMBNAIL_DEFAULT);
+    if !(THUMBNAIL_MIN..=THUMBNAIL_MAX).contains(&size) {
+        return Err(ApiError::BadRequest(format!(
+            "size must be between {THUMBNAIL_MIN} and {THUMBNAIL_MAX}"
+        )));
+    }
+    let side = i32::try_from(size).unwrap_or(THUMBNAIL_DEFAULT as i32);
+    let file = metadata(state, principal, id).await?;
+    let kind = Kind::from_content_type(&file.content_type)
+        .filter(|k| *k != Kind::Pdf)
+        .ok_or_else(|| {
+            ApiError::UnsupportedMediaType(format!("{} has no thumbnail", file.content_type))
+        })?;
+    let sha = file.sha256.clone();
+    let cached = state
+        .db
+        .run(move |conn| Ok(repo::thumbnail(conn, &sha, side)?))
+        .await?;
+    if let Some(bytes) = cached {
+        return Ok((file, bytes));
+    }
+    let (_, original) = download(state, principal, id).await?;
+    let max_pixels = state.settings.max_image_pixels;
+    let made = state
+        .images
+        .run(move || inspect::thumbnail(kind, &original, size, max_pixels))
+        .await??;
+    let (sha, data) = (file.sha256.clone(), made.clone());
+    state
+        .db
+        .run(move |conn| Ok(repo::store_thumbnail(conn, &sha, side, &data)?))
+        .await?;
+    Ok((file, made))
+}
+
+/// The uploader or the owner deletes a file; bytes go when no other upload shares them.
+pub async fn delete(state: &AppState, principal: &Principal, id: i64) -> ApiResult<()> {
+    let who = principal.clone();
+    let blobs = state.blobs.clone();
+    state
+        .db
+        .transaction(move |conn| {
+            let file = visible(conn, &who, id)?;
+            if file.uploader_id != Some(who.user_id) && who.role != Role::Owner {
+                return Err(ApiError::Forbidden(
+                    "only the uploader or the owner may delete a file".to_owned(),
+                ));
+            }
+            repo::delete_file(conn, id)?;
+            if !repo::sha_in_use(conn, &file.sha256)? {
+                repo::delete_thumbnails(conn, &file.sha256)?;
+                blobs.delete(conn, &file.sha256)?;
+            }
+            Ok(())
+        })
+        .await
+}

@@ -1,0 +1,120 @@
+use chrono::NaiveDateTime;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use validator::Validate;
+
+use super::repo::UserRow;
+use super::validate;
+use crate::auth::Role;
+use crate::pagination::double_option;
+
+/// A person as every endpoint shows them. Never carries a password or token hash.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserOut {
+    pub id: i64,
+    pub username: String,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub phone: Option<String>,
+    pub role: Role,
+    pub bio: Option<String>,
+    pub avatar_file_id: Option<i64>,
+    #[serde(serialize_with = "crate::time::serialize")]
+    #[schema(value_type = String, format = DateTime, example = "2026-11-21T10:00:00Z")]
+    pub created_at: NaiveDateTime,
+}
+
+impl From<UserRow> for UserOut {
+    fn from(u: UserRow) -> Self {
+        let role = u.role();
+        Self {
+            id: u.id,
+            username: u.username.unwrap_or_default(),
+            email: u.email,
+            name: u.name,
+            phone: u.phone,
+            role,
+            bio: u.bio,
+            avatar_file_id: u.avatar_file_id,
+            created_at: u.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+pub struct RegisterRequest {
+    #[validate(custom(function = "validate::username"))]
+    #[schema(example = "alice")]
+    pub username: String,
+    #[validate(email, length(max = 254))]
+    #[schema(example = "alice@example.com")]
+    pub email: String,
+    #[validate(custom(function = "validate::password"))]
+    #[schema(example = "correct horse battery")]
+    pub password: String,
+    #[validate(length(min = 1, max = 100), custom(function = "validate::plain_text"))]
+    pub name: Option<String>,
+    #[validate(custom(function = "validate::phone"))]
+    #[schema(example = "+15551234567")]
+    pub phone: Option<String>,
+}
+
+/// JSON login: `login` is a username or an email.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct LoginRequest {
+    #[serde(alias = "username", alias = "email")]
+    #[schema(example = "alice")]
+    pub login: String,
+    pub password: String,
+}
+
+/// OAuth2 password-grant form (what Swagger UI's Authorize sends).
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct LoginForm {
+    pub username: String,
+    pub password: String,
+    pub grant_type: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenResponse {
+    pub access_token: String,
+    #[schema(example = "bearer")]
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+    pub refresh_token: String,
+    pub user: UserOut,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+/// Fields to change; an absent field is left alone, `null` clears it.
+#[derive(Debug, Default, Deserialize, Validate, ToSchema)]
+pub struct ProfilePatch {
+    #[serde(default, deserialize_with = "double_option")]
+    #[validate(length(min = 1, max = 100), custom(function = "validate::plain_text"))]
+    #[schema(value_type = Option<String>)]
+    pub name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[validate(custom(function = "validate::phone"))]
+    #[schema(value_type = Option<String>)]
+    pub phone: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[validate(length(max = 2000), custom(function = "validate::plain_text"))]
+    #[schema(value_type = Option<String>)]
+    pub bio: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<i64>)]
+    pub avatar_file_id: Option<Option<i64>>,
+}
+
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+pub struct PasswordChange {
+    pub current_password: String,
+    #[validate(custom(function = "validate::password"))]
+    pub new_password: String,
+}

@@ -1,0 +1,348 @@
+//! The rules of identity: who may sign up, log in, refresh, and change what.
+
+use chrono::Duration as ChronoDuration;
+use validator::Validate;
+
+use super::dto::{PasswordChange, ProfilePatch, RegisterRequest, TokenResponse, UserOut};
+use super::repo::{self, NewUser, ProfileChanges};
+use super::validate::login_key;
+use crate::auth::tokens::{hash_secret, random_secret};
+use crate::auth::{Principal, Role};
+use crate::error::{ApiError, ApiResult, Context};
+use crate::state::AppState;
+
+/// Where a request came from, for rate limits and the session list.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    pub address: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// What a new account is made of, once validated.
+pub struct NewAccount {
+    pub username: String,
+    pub email: Option<String>,
+    pub password: String,
+    pub name: Option<String>,
+    pub phone: Option<String>,
+}
+
+impl RegisterRequest {
+    pub fn into_account(self) -> ApiResult<NewAccount> {
+        self.validate()?;
+        Ok(NewAccount {
+            username: self.username,
+            email: Some(self.email),
+            password: self.password,
+            name: self.name,
+            phone: self.phone,
+        })
+    }
+}
+
+/// Creates an account of `role` (shared by sign-up, the compatibility route and owner
+/// creation); 409 when the username or email is taken, whatever its letter case.
+pub async fn create_account(state: &AppState, req: NewAccount, role: Role) -> ApiResult<UserOut> {
+    let username_key = login_key(&req.username);
+    let email_key = req.email.as_deref().map(login_key);
+    // Cheap duplicate check before paying for bcrypt; the unique indexes decide races.
+    let (name_taken, mail_taken) = {
+        let (u, e) = (username_key.clone(), email_key.clone());
+        state
+            .db
+            .run(move |conn| {
+                let email_taken = match &e {
+                    Some(e) => repo::email_taken(conn, e)?,
+                    None => false,
+                };
+                Ok((repo::username_taken(conn, &u)?, email_taken))
+            })
+            .await?
+    };
+    if name_taken {
+        return Err(ApiError::Conflict("that username is taken".to_owned()));
+    }
+    if mail_taken {
+        return Err(ApiError::Conflict(
+            "that email is already registered".to_owned(),
+        ));
+    }
+    let hash = state.passwords.hash(req.password.clone()).await?;
+    let id = state
+        .db
+        .run(move |conn| {
+            let now = crate::time::now();
+            let new = NewUser {
+                username: req.username.trim(),
+                username_key: &username_key,
+                email: req.email.as_deref().map(str::trim),
+                email_key: email_key.as_deref(),
+                password_hash: &hash,
+                role: role.as_str(),
+                name: req.name.as_deref(),
+                phone: req.phone.as_deref(),
+                created_at: now,
+                updated_at: now,
+            };
+            repo::insert_user(conn, &new).map_err(|e| match ApiError::from(e) {
+                ApiError::Conflict(_) => {
+                    ApiError::Conflict("that username or email is already registered".to_owned())
+                }
+                other => other,
+            })
+        })
+        .await?;
+    user(state, id).await
+}
+
+pub async fn register(
+    state: &AppState,
+    req: RegisterRequest,
+    client: &ClientInfo,
+) -> ApiResult<UserOut> {
+    register_account(state, req.into_account()?, Role::Customer, client).await
+}
+
+/// Sign-up with the per-address limit applied.
+pub async fn register_account(
+    state: &AppState,
+    account: NewAccount,
+    role: Role,
+    client: &ClientInfo,
+) -> ApiResult<UserOut> {
+    let address_key = client.address.clone().unwrap_or_default();
+    if let Some(wait) = state.limits.registrations.blocked(&address_key) {
+        return Err(ApiError::TooManyRequests {
+            detail: "too many sign-ups from this address; retry later".to_owned(),
+            retry_after_secs: wait,
+        });
+    }
+    let user = create_account(state, account, role).await?;
+    state.limits.registrations.record(&address_key);
+    Ok(user)
+}
+
+pub async fn user(state: &AppState, id: i64) -> ApiResult<UserOut> {
+    state
+        .db
+        .run(move |conn| repo::find_user(conn, id).or_not_found(format!("user {id}")))
+        .await
+        .map(UserOut::from)
+}
+
+/// Checks a login and password; the same 401 for an unknown user and a wrong password, in
+/// the same time (a dummy hash is verified when there is no user).
+pub async fn login(
+    state: &AppState,
+    login: &str,
+    password: String,
+    client: &ClientInfo,
+) -> ApiResult<TokenResponse> {
+    let key = login_key(login);
+    let address = client.address.clone().unwrap_or_default();
+    let account_key = format!("{key}|{address}");
+    for (limiter, k) in [
+        (&state.limits.login_account, &account_key),
+        (&state.limits.login_address, &address),
+    ] {
+        if let Some(wait) = limiter.blocked(k) {
+            return Err(ApiError::TooManyRequests {
+                detail: "too many failed logins; retry later".to_owned(),
+                retry_after_secs: wait,
+            });
+        }
+    }
+    let lookup = key.clone();
+    let found = if key.is_empty() || key.len() > 254 {
+        None
+    } else {
+        state
+            .db
+            .run(move |conn| Ok(repo::find_user_by_login(conn, &lookup)?))
+            .await?
+    };
+    // Bots have no password and cannot log in.
+    let hash = found
+        .as_ref()
+        .filter(|u| u.role() != Role::Bot)
+        .and_then(|u| u.password_hash.clone());
+    let ok = if password.len() > 72 {
+        false
+    } else {
+        state.passwords.verify(password, hash).await?
+    };
+    let Some(user) = found.filter(|_| ok) else {
+        state.limits.login_account.record(&account_key);
+        state.limits.login_address.record(&address);
+        return Err(ApiError::Unauthorized(
+            "the login or password is wrong".to_owned(),
+        ));
+    };
+    state.limits.login_account.reset(&account_key);
+    start_session(state, user.id, client).await
+}
+
+async fn start_session(
+    state: &AppState,
+    user_id: i64,
+    client: &ClientInfo,
+) -> ApiResult<TokenResponse> {
+    let refresh = random_secret("");
+    let refresh_hash = hash_secret(&refresh);
+    let ttl =
+        ChronoDuration::from_std(state.settings.refresh_token_ttl).map_err(ApiError::internal)?;
+    let client = client.clone();
+    let (session_id, row) = state
+        .db
+        .transaction(move |conn| {
+            let row = repo::find_user(conn, user_id).or_not_found("the user")?;
+            let expires = crate::time::now() + ttl;
+            let session_id = repo::create_session(
+                conn,
+                user_id,
+                expires,
+                client.user_agent.as_deref(),
+                client.address.as_deref(),
+            )?;
+            repo::insert_refresh_token(conn, session_id, &refresh_hash)?;
+            Ok((session_id, row))
+        })
+        .await?;
+    let access = state.tokens.issue(user_id, row.role(), session_id)?;
+    Ok(TokenResponse {
+        access_token: access,
+        token_type: "bearer",
+        expires_in: state.tokens.ttl_secs(),
+        refresh_token: refresh,
+        user: row.into(),
+    })
+}
+
+enum RefreshOutcome {
+    Rotated(i64, Box<super::repo::UserRow>),
+    Reused,
+    Invalid,
+}
+
+/// Rotates a refresh token. A spent token used again means it leaked: the whole session
+/// is revoked.
+pub async fn refresh(state: &AppState, token: &str) -> ApiResult<TokenResponse> {
+    if token.is_empty() || token.len() > 256 {
+        return Err(ApiError::Unauthorized(
+            "the refresh token is not valid".to_owned(),
+        ));
+    }
+    let hash = hash_secret(token);
+    let next = random_secret("");
+    let next_hash = hash_secret(&next);
+    let outcome = state
+        .db
+        .transaction(move |conn| {
+            let Some(found) = repo::find_refresh_token(conn, &hash)? else {
+                return Ok(RefreshOutcome::Invalid);
+            };
+            if found.spent || !repo::spend_refresh_token(conn, found.token_id)? {
+                repo::revoke_session(conn, found.session_id)?;
+                return Ok(RefreshOutcome::Reused);
+            }
+            if !found.session_live {
+                return Ok(RefreshOutcome::Invalid);
+            }
+            let Ok(user) = repo::find_user(conn, found.user_id) else {
+                return Ok(RefreshOutcome::Invalid);
+            };
+            repo::insert_refresh_token(conn, found.session_id, &next_hash)?;
+            Ok(RefreshOutcome::Rotated(found.session_id, Box::new(user)))
+        })
+        .await?;
+    match outcome {
+        RefreshOutcome::Rotated(session_id, user) => Ok(TokenResponse {
+            access_token: state.tokens.issue(user.id, user.role(), session_id)?,
+            token_type: "bearer",
+            expires_in: state.tokens.ttl_secs(),
+            refresh_token: next,
+            user: (*user).into(),
+        }),
+        RefreshOutcome::Reused => Err(ApiError::Unauthorized(
+            "this refresh token was already used; the session has been revoked".to_owned(),
+        )),
+        RefreshOutcome::Invalid => Err(ApiError::Unauthorized(
+            "the refresh token is not valid".to_owned(),
+        )),
+    }
+}
+
+pub async fn logout(state: &AppState, principal: &Principal) -> ApiResult<()> {
+    let Some(session_id) = principal.session_id else {
+        return Err(ApiError::Forbidden(
+            "bots have no session to end".to_owned(),
+        ));
+    };
+    state
+        .db
+        .run(move |conn| {
+            repo::revoke_session(conn, session_id)
+                .map(|_| ())
+                .map_err(Into::into)
+        })
+        .await
+}
+
+pub async fn update_profile(
+    state: &AppState,
+    principal: &Principal,
+    patch: ProfilePatch,
+) -> ApiResult<UserOut> {
+    patch.validate()?;
+    let user_id = principal.user_id;
+    if let Some(Some(file_id)) = patch.avatar_file_id {
+        crate::files::service::require_visible_image(state, principal, file_id, "avatar_file_id")
+            .await?;
+    }
+    let changes = ProfileChanges {
+        name: patch.name.map(|v| v.map(|s| s.trim().to_owned())),
+        phone: patch.phone,
+        bio: patch.bio,
+        avatar_file_id: patch.avatar_file_id,
+        updated_at: Some(crate::time::now()),
+    };
+    state
+        .db
+        .run(move |conn| repo::update_profile(conn, user_id, &changes).map_err(Into::into))
+        .await?;
+    user(state, user_id).await
+}
+
+/// Changes the password after checking the current one (403 when wrong), and ends every
+/// other session of the user.
+pub async fn change_password(
+    state: &AppState,
+    principal: &Principal,
+    req: PasswordChange,
+) -> ApiResult<()> {
+    req.validate()?;
+    let user_id = principal.user_id;
+    let row = state
+        .db
+        .run(move |conn| repo::find_user(conn, user_id).or_not_found("the user"))
+        .await?;
+    if !state
+        .passwords
+        .verify(req.current_password, row.password_hash)
+        .await?
+    {
+        return Err(ApiError::Forbidden(
+            "the current password is wrong".to_owned(),
+        ));
+    }
+    let hash = state.passwords.hash(req.new_password).await?;
+    let keep = principal.session_id;
+    state
+        .db
+        .transaction(move |conn| {
+            repo::set_password_hash(conn, user_id, &hash)?;
+            repo::revoke_sessions_of(conn, user_id, keep)?;
+            Ok(())
+        })
+        .await
+}

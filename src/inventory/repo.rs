@@ -1,0 +1,562 @@
+//! SQL for items, batches and the ledger. Each function takes a connection, so it works
+//! inside or outside a transaction.
+
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::dsl::sql;
+use diesel::prelude::*;
+use diesel::sql_types::{Bool, Date};
+use serde::{Deserialize, Serialize};
+
+use super::dto::{ItemQuery, ItemSort};
+use crate::db::schema::{batches, items, stock_movements};
+use crate::db::DbConnection;
+
+#[diesel::declare_sql_function]
+extern "SQL" {
+    /// `COALESCE(date, fallback)`: items without a dated batch sort after every date.
+    #[sql_name = "COALESCE"]
+    fn coalesce_date(value: diesel::sql_types::Nullable<Date>, fallback: Date) -> Date;
+}
+
+/// Sorts after any real expiry date.
+pub fn no_expiry() -> NaiveDate {
+    NaiveDate::from_ymd_opt(9999, 12, 31).unwrap_or(NaiveDate::MAX)
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = items)]
+pub struct ItemRow {
+    pub id: i64,
+    pub name: String,
+    pub kind: String,
+    pub size: Option<String>,
+    pub unit: Option<String>,
+    pub sku: Option<String>,
+    pub barcode: Option<String>,
+    pub description: Option<String>,
+    pub min_quantity: i64,
+    pub target_quantity: Option<i64>,
+    pub expiry_warning_days: Option<i32>,
+    pub photo_file_id: Option<i64>,
+    pub quantity: i64,
+    pub next_expiry: Option<NaiveDate>,
+    pub version: i64,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = batches)]
+pub struct BatchRow {
+    pub id: i64,
+    pub item_id: i64,
+    pub quantity: i64,
+    pub expiry_date: Option<NaiveDate>,
+    pub lot_code: Option<String>,
+    pub received_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = stock_movements)]
+pub struct MovementRow {
+    pub id: i64,
+    pub item_id: i64,
+    pub batch_id: Option<i64>,
+    pub delta: i64,
+    pub reason: String,
+    pub quantity_after: i64,
+    pub actor_id: Option<i64>,
+    pub note: Option<String>,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Insertable, AsChangeset, Default)]
+#[diesel(table_name = items)]
+pub struct ItemFields {
+    pub name: Option<String>,
+    pub name_key: Option<String>,
+    pub kind: Option<String>,
+    pub size: Option<Option<String>>,
+    pub unit: Option<Option<String>>,
+    pub sku: Option<Option<String>>,
+    pub barcode: Option<Option<String>>,
+    pub description: Option<Option<String>>,
+    pub min_quantity: Option<i64>,
+    pub target_quantity: Option<Option<i64>>,
+    pub expiry_warning_days: Option<Option<i32>>,
+    pub photo_file_id: Option<Option<i64>>,
+}
+
+pub fn insert_item(
+    conn: &mut DbConnection,
+    fields: &ItemFields,
+    created_by: Option<i64>,
+) -> QueryResult<i64> {
+    let now = crate::time::now();
+    diesel::insert_into(items::table)
+        .values((
+            fields,
+            items::created_by.eq(created_by),
+            items::created_at.eq(now),
+            items::updated_at.eq(now),
+        ))
+        .returning(items::id)
+        .get_result(conn)
+}
+
+/// Applies `fields` and bumps the version, only if the version is still `expected` (when
+/// given). Returns the number of rows changed (0: missing or stale).
+pub fn update_item(
+    conn: &mut DbConnection,
+    id: i64,
+    fields: &ItemFields,
+    expected_version: Option<i64>,
+) -> QueryResult<usize> {
+    let now = crate::time::now();
+    let target = items::table.filter(items::id.eq(id)).into_boxed();
+    let target = match expected_version {
+        Some(v) => target.filter(items::version.eq(v)),
+        None => target,
+    };
+    let ids: Vec<i64> = target.select(items::id).load(conn)?;
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let mut query = diesel::update(items::table.filter(items::id.eq(id))).into_boxed();
+    if let Some(v) = expected_version {
+        query = query.filter(items::version.eq(v));
+    }
+    query
+        .set((
+            fields,
+            items::version.eq(items::version + 1),
+            items::updated_at.eq(now),
+        ))
+        .execute(conn)
+}
+
+pub fn find_item(conn: &mut DbConnection, id: i64) -> QueryResult<ItemRow> {
+    items::table
+        .filter(items::id.eq(id))
+        .select(ItemRow::as_select())
+        .first(conn)
+}
+
+pub fn find_item_by_sku(conn: &mut DbConnection, sku: &str) -> QueryResult<Option<ItemRow>> {
+    items::table
+        .filter(items::sku.eq(sku))
+        .select(ItemRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// The id of the item holding `column = value`, for friendly duplicate errors.
+pub fn item_with_sku(conn: &mut DbConnection, sku: &str) -> QueryResult<Option<i64>> {
+    items::table
+        .filter(items::sku.eq(sku))
+        .select(items::id)
+        .first(conn)
+        .optional()
+}
+
+pub fn item_with_barcode(conn: &mut DbConnection, barcode: &str) -> QueryResult<Option<i64>> {
+    items::table
+        .filter(items::barcode.eq(barcode))
+        .select(items::id)
+        .first(conn)
+        .optional()
+}
+
+pub fn delete_item(conn: &mut DbConnection, id: i64) -> QueryResult<usize> {
+    diesel::delete(items::table.filter(items::id.eq(id))).execute(conn)
+}
+
+/// Shifts the item's stock total by `delta` unless that would make it negative. As the
+/// first statement of a stock transaction it takes the item's row lock (PostgreSQL) or the
+/// write lock (SQLite), so concurrent changes to one item queue up and none is lost.
+/// Returns false when the item is missing or the stock is short.
+pub fn shift_total(conn: &mut DbConnection, item_id: i64, delta: i64) -> QueryResult<bool> {
+    diesel::update(
+        items::table
+            .filter(items::id.eq(item_id))
+            .filter((items::quantity + delta).ge(0)),
+    )
+    .set(items::quantity.eq(items::quantity + delta))
+    .execute(conn)
+    .map(|n| n == 1)
+}
+
+pub fn item_exists(conn: &mut DbConnection, id: i64) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(items::table.filter(items::id.eq(id)))).get_result(conn)
+}
+
+pub fn item_total(conn: &mut DbConnection, id: i64) -> QueryResult<i64> {
+    items::table
+        .filter(items::id.eq(id))
+        .select(items::quantity)
+        .first(conn)
+}
+
+/// Batches holding stock, earliest expiry first, undated last (FEFO order).
+pub fn stocked_batches(conn: &mut DbConnection, item_id: i64) -> QueryResult<Vec<BatchRow>> {
+    batches::table
+        .filter(batches::item_id.eq(item_id))
+        .filter(batches::quantity.gt(0))
+        .order((
+            batches::expiry_date.is_null().asc(),
+            batches::expiry_date.asc(),
+            batches::id.asc(),
+        ))
+        .select(BatchRow::as_select())
+        .load(conn)
+}
+
+/// Stocked batches of several items (for a page of items).
+pub fn stocked_batches_of(conn: &mut DbConnection, item_ids: &[i64]) -> QueryResult<Vec<BatchRow>> {
+    batches::table
+        .filter(batches::item_id.eq_any(item_ids))
+        .filter(batches::quantity.gt(0))
+        .order((
+            batches::expiry_date.is_null().asc(),
+            batches::expiry_date.asc(),
+            batches::id.asc(),
+        ))
+        .select(BatchRow::as_select())
+        .load(conn)
+}
+
+pub fn find_batch(conn: &mut DbConnection, item_id: i64, batch_id: i64) -> QueryResult<BatchRow> {
+    batches::table
+        .filter(batches::id.eq(batch_id))
+        .filter(batches::item_id.eq(item_id))
+        .select(BatchRow::as_select())
+        .first(conn)
+}
+
+pub fn insert_batch(
+    conn: &mut DbConnection,
+    item_id: i64,
+    quantity: i64,
+    expiry_date: Option<NaiveDate>,
+    lot_code: Option<&str>,
+) -> QueryResult<i64> {
+    diesel::insert_into(batches::table)
+        .values((
+            batches::item_id.eq(item_id),
+            batches::quantity.eq(quantity),
+            batches::expiry_date.eq(expiry_date),
+            batches::lot_code.eq(lot_code),
+            batches::received_at.eq(crate::time::now()),
+        ))
+        .returning(batches::id)
+        .get_result(conn)
+}
+
+/// Adds `delta` to a batch unless it would go negative; false when it would.
+pub fn shift_batch(conn: &mut DbConnection, batch_id: i64, delta: i64) -> QueryResult<bool> {
+    diesel::update(
+        batches::table
+            .filter(batches::id.eq(batch_id))
+            .filter((batches::quantity + delta).ge(0)),
+    )
+    .set(batches::quantity.eq(batches::quantity + delta))
+    .execute(conn)
+    .map(|n| n == 1)
+}
+
+/// Recomputes the item's earliest stocked expiry after its batches changed.
+pub fn refresh_next_expiry(conn: &mut DbConnection, item_id: i64) -> QueryResult<()> {
+    let next: Option<NaiveDate> = batches::table
+        .filter(batches::item_id.eq(item_id))
+        .filter(batches::quantity.gt(0))
+        .filter(batches::expiry_date.is_not_null())
+        .order(batches::expiry_date.asc())
+        .select(batches::expiry_date)
+        .first::<Option<NaiveDate>>(conn)
+        .optional()?
+        .flatten();
+    diesel::update(items::table.filter(items::id.eq(item_id)))
+        .set(items::next_expiry.eq(next))
+        .execute(conn)
+        .map(|_| ())
+}
+
+pub struct NewMovement<'a> {
+    pub item_id: i64,
+    pub batch_id: Option<i64>,
+    pub delta: i64,
+    pub reason: &'a str,
+    pub quantity_after: i64,
+    pub actor_id: Option<i64>,
+    pub note: Option<&'a str>,
+}
+
+pub fn insert_movement(conn: &mut DbConnection, m: &NewMovement<'_>) -> QueryResult<MovementRow> {
+    let id: i64 = diesel::insert_into(stock_movements::table)
+        .values((
+            stock_movements::item_id.eq(m.item_id),
+            stock_movements::batch_id.eq(m.batch_id),
+            stock_movements::delta.eq(m.delta),
+            stock_movements::reason.eq(m.reason),
+            stock_movements::quantity_after.eq(m.quantity_after),
+            stock_movements::actor_id.eq(m.actor_id),
+            stock_movements::note.eq(m.note),
+            stock_movements::created_at.eq(crate::time::now()),
+        ))
+        .returning(stock_movements::id)
+        .get_result(conn)?;
+    stock_movements::table
+        .filter(stock_movements::id.eq(id))
+        .select(MovementRow::as_select())
+        .first(conn)
+}
+
+pub fn movements(
+    conn: &mut DbConnection,
+    item_id: i64,
+    before_id: Option<i64>,
+    limit: i64,
+) -> QueryResult<Vec<MovementRow>> {
+    let mut query = stock_movements::table
+        .filter(stock_movements::item_id.eq(item_id))
+        .select(MovementRow::as_select())
+        .order(stock_movements::id.desc())
+        .into_boxed();
+    if let Some(id) = before_id {
+        query = query.filter(stock_movements::id.lt(id));
+    }
+    query.limit(limit + 1).load(conn)
+}
+
+/// Where the previous page of expired batches ended.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ExpiredCursor {
+    pub date: NaiveDate,
+    pub id: i64,
+}
+
+pub fn expired_batches(
+    conn: &mut DbConnection,
+    today: NaiveDate,
+    after: Option<ExpiredCursor>,
+    limit: i64,
+) -> QueryResult<Vec<(BatchRow, String)>> {
+    let mut query = batches::table
+        .inner_join(items::table)
+        .filter(batches::quantity.gt(0))
+        .filter(batches::expiry_date.lt(today))
+        .select((BatchRow::as_select(), items::name))
+        .order((batches::expiry_date.asc(), batches::id.asc()))
+        .into_boxed();
+    if let Some(c) = after {
+        query = query.filter(
+            batches::expiry_date
+                .gt(c.date)
+                .or(batches::expiry_date.eq(c.date).and(batches::id.gt(c.id))),
+        );
+    }
+    query.limit(limit + 1).load(conn)
+}
+
+/// Where the previous page of items ended: the sort key as text, and the id.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ItemCursor {
+    pub key: String,
+    pub id: i64,
+}
+
+pub fn cursor_of(row: &ItemRow, sort: ItemSort) -> ItemCursor {
+    let key = match sort {
+        ItemSort::Name | ItemSort::NameDesc => row.name.to_lowercase(),
+        ItemSort::Quantity | ItemSort::QuantityDesc => row.quantity.to_string(),
+        ItemSort::ExpiryDate | ItemSort::ExpiryDateDesc => {
+            row.next_expiry.unwrap_or_else(no_expiry).to_string()
+        }
+        ItemSort::CreatedAt | ItemSort::CreatedAtDesc => {
+            row.created_at.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
+        }
+    };
+    ItemCursor { key, id: row.id }
+}
+
+/// SQL for "available stock (unexpired) is at or below the reorder level".
+pub fn low_stock_sql(
+    today: NaiveDate,
+) -> Box<dyn BoxableExpression<items::table, crate::db::MultiBackend, SqlType = Bool>> {
+    // SUM is cast so both backends return BIGINT (PostgreSQL's SUM(bigint) is NUMERIC).
+    Box::new(
+        sql::<Bool>(
+            "(items.quantity - COALESCE((SELECT CAST(SUM(b.quantity) AS BIGINT) FROM batches b \
+             WHERE b.item_id = items.id AND b.expiry_date < ",
+        )
+        .bind::<Date, _>(today)
+        .sql("), 0)) <= items.min_quantity"),
+    )
+}
+
+/// One page of items matching `query`, keyset-paginated on (sort key, id).
+/// `customer_view` keeps only items with unexpired stock.
+pub fn list_items(
+    conn: &mut DbConnection,
+    query: &ItemQuery,
+    sort: ItemSort,
+    after: Option<ItemCursor>,
+    limit: i64,
+    today: NaiveDate,
+    customer_view: bool,
+) -> Result<Vec<ItemRow>, crate::error::ApiError> {
+    use crate::error::ApiError;
+    let bad_cursor = || ApiError::BadRequest("the cursor is not valid".to_owned());
+    let mut q = items::table.select(ItemRow::as_select()).into_boxed();
+    if customer_view {
+        q = q.filter(
+            items::id.eq_any(
+                batches::table
+                    .filter(batches::quantity.gt(0))
+                    .filter(
+                        batches::expiry_date
+                            .is_null()
+                            .or(batches::expiry_date.ge(today)),
+                    )
+                    .select(batches::item_id),
+            ),
+        );
+    }
+    if let Some(text) = query.q.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        let pattern = crate::pagination::contains_pattern(text);
+        q = q.filter(
+            items::name_key
+                .like(pattern.clone())
+                .escape('\\')
+                .or(crate::db::lower(items::sku)
+                    .like(pattern.clone())
+                    .escape('\\'))
+                .or(crate::db::lower(items::barcode)
+                    .like(pattern.clone())
+                    .escape('\\'))
+                .or(crate::db::lower(items::description)
+                    .like(pattern)
+                    .escape('\\')),
+        );
+    }
+    if let Some(kind) = query.kind {
+        q = q.filter(items::kind.eq(kind.as_str()));
+    }
+    if let Some(barcode) = &query.barcode {
+        q = q.filter(items::barcode.eq(barcode.clone()));
+    }
+    match query.expired {
+        Some(true) => q = q.filter(items::next_expiry.lt(today)),
+        Some(false) => {
+            q = q.filter(
+                items::next_expiry
+                    .is_null()
+                    .or(items::next_expiry.ge(today)),
+            )
+        }
+        None => {}
+    }
+    if let Some(days) = query.expiring_within_days {
+        let until = today + chrono::Duration::days(i64::from(days));
+        q = q.filter(
+            items::id.eq_any(
+                batches::table
+                    .filter(batches::quantity.gt(0))
+                    .filter(batches::expiry_date.ge(today))
+                    .filter(batches::expiry_date.le(until))
+                    .select(batches::item_id),
+            ),
+        );
+    }
+    match query.low_stock {
+        Some(true) => q = q.filter(low_stock_sql(today)),
+        Some(false) => q = q.filter(diesel::dsl::not(low_stock_sql(today))),
+        None => {}
+    }
+    macro_rules! keyset {
+        ($column:expr, $key:expr, $desc:expr) => {{
+            if let Some((key, id)) = $key {
+                q = if $desc {
+                    q.filter(
+                        $column
+                            .lt(key.clone())
+                            .or($column.eq(key).and(items::id.lt(id))),
+                    )
+                } else {
+                    q.filter(
+                        $column
+                            .gt(key.clone())
+                            .or($column.eq(key).and(items::id.gt(id))),
+                    )
+                };
+            }
+            q = if $desc {
+                q.order(($column.desc(), items::id.desc()))
+            } else {
+                q.order(($column.asc(), items::id.asc()))
+            };
+        }};
+    }
+    let desc = matches!(
+        sort,
+        ItemSort::NameDesc
+            | ItemSort::QuantityDesc
+            | ItemSort::ExpiryDateDesc
+            | ItemSort::CreatedAtDesc
+    );
+    match sort {
+        ItemSort::Name | ItemSort::NameDesc => {
+            let key = after.map(|c| (c.key, c.id));
+            keyset!(items::name_key, key, desc)
+        }
+        ItemSort::Quantity | ItemSort::QuantityDesc => {
+            let key = match after {
+                Some(c) => Some((c.key.parse::<i64>().map_err(|_| bad_cursor())?, c.id)),
+                None => None,
+            };
+            keyset!(items::quantity, key, desc)
+        }
+        ItemSort::ExpiryDate | ItemSort::ExpiryDateDesc => {
+            let key = match after {
+                Some(c) => Some((c.key.parse::<NaiveDate>().map_err(|_| bad_cursor())?, c.id)),
+                None => None,
+            };
+            keyset!(coalesce_date(items::next_expiry, no_expiry()), key, desc)
+        }
+        ItemSort::CreatedAt | ItemSort::CreatedAtDesc => {
+            let key = match after {
+                Some(c) => Some((
+                    NaiveDateTime::parse_from_str(&c.key, "%Y-%m-%dT%H:%M:%S%.f")
+                        .map_err(|_| bad_cursor())?,
+                    c.id,
+                )),
+                None => None,
+            };
+            keyset!(items::created_at, key, desc)
+        }
+    }
+    Ok(q.limit(limit + 1).load(conn)?)
+}
+
+/// Every batch of an item, empty ones too (for matching CSV rows to lots).
+pub fn all_batches(conn: &mut DbConnection, item_id: i64) -> QueryResult<Vec<BatchRow>> {
+    batches::table
+        .filter(batches::item_id.eq(item_id))
+        .order(batches::id.asc())
+        .select(BatchRow::as_select())
+        .load(conn)
+}
+
+/// Items in id order after `after_id` (for the export).
+pub fn items_after(
+    conn: &mut DbConnection,
+    after_id: i64,
+    limit: i64,
+) -> QueryResult<Vec<ItemRow>> {
+    items::table
+        .filter(items::id.gt(after_id))
+        .order(items::id.asc())
+        .limit(limit)
+        .select(ItemRow::as_select())
+        .load(conn)
+}

@@ -1,0 +1,556 @@
+//! Inventory rules: what an item is, who sees what, and how stock moves.
+
+use chrono::NaiveDate;
+use validator::Validate;
+
+use super::dto::{
+    AdjustReason, Adjustment, AdjustmentOut, BatchOut, CustomerItemOut, ExpiredBatchOut, ItemKind,
+    ItemOut, ItemPatch, ItemQuery, ItemSort, ItemView, MovementOut, NewBatch, NewItem,
+};
+use super::repo::{self, BatchRow, ExpiredCursor, ItemCursor, ItemFields, ItemRow, MovementRow};
+use super::stock::{self, Change, Eligible};
+use crate::auth::Principal;
+use crate::error::{ApiError, ApiResult, Context};
+use crate::pagination::{Page, PageParams};
+use crate::state::AppState;
+
+/// What the store's clock and settings say about expiry.
+#[derive(Clone, Copy)]
+pub struct ExpiryRules {
+    pub today: NaiveDate,
+    pub default_window: i32,
+}
+
+impl ExpiryRules {
+    pub fn now(state: &AppState) -> Self {
+        Self {
+            today: crate::time::today(),
+            default_window: state.settings.expiry_warning_days,
+        }
+    }
+
+    pub fn is_expired(&self, date: Option<NaiveDate>) -> bool {
+        date.is_some_and(|d| d < self.today)
+    }
+
+    /// Within the window and not yet expired.
+    pub fn is_expiring(&self, date: Option<NaiveDate>, window: Option<i32>) -> bool {
+        let window = i64::from(window.unwrap_or(self.default_window));
+        date.is_some_and(|d| d >= self.today && d <= self.today + chrono::Duration::days(window))
+    }
+}
+
+/// Stock figures of one item from its stocked batches.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct StockFigures {
+    pub available: i64,
+    pub expired: i64,
+    pub expiring: i64,
+    pub next_available_expiry: Option<NaiveDate>,
+}
+
+pub fn figures(rules: &ExpiryRules, item: &ItemRow, batches: &[BatchRow]) -> StockFigures {
+    let mut f = StockFigures::default();
+    for b in batches.iter().filter(|b| b.item_id == item.id) {
+        if rules.is_expired(b.expiry_date) {
+            f.expired += b.quantity;
+            continue;
+        }
+        f.available += b.quantity;
+        if rules.is_expiring(b.expiry_date, item.expiry_warning_days) {
+            f.expiring += b.quantity;
+        }
+        if let Some(d) = b.expiry_date {
+            f.next_available_expiry = Some(f.next_available_expiry.map_or(d, |n| n.min(d)));
+        }
+    }
+    f
+}
+
+fn kind_of(row: &ItemRow) -> ItemKind {
+    ItemKind::parse(&row.kind).unwrap_or(ItemKind::NonPerishable)
+}
+
+pub fn batch_out(rules: &ExpiryRules, item: &ItemRow, b: BatchRow) -> BatchOut {
+    BatchOut {
+        expired: rules.is_expired(b.expiry_date),
+        expiring: rules.is_expiring(b.expiry_date, item.expiry_warning_days),
+        id: b.id,
+        item_id: b.item_id,
+        quantity: b.quantity,
+        expiry_date: b.expiry_date,
+        lot_code: b.lot_code,
+        received_at: b.received_at,
+    }
+}
+
+pub fn staff_view(
+    rules: &ExpiryRules,
+    item: ItemRow,
+    batches: &[BatchRow],
+    with_batches: bool,
+) -> ItemOut {
+    let f = figures(rules, &item, batches);
+    let batch_list = with_batches.then(|| {
+        batches
+            .iter()
+            .filter(|b| b.item_id == item.id)
+            .cloned()
+            .map(|b| batch_out(rules, &item, b))
+            .collect()
+    });
+    ItemOut {
+        kind: kind_of(&item),
+        low_stock: f.available <= item.min_quantity,
+        available_quantity: f.available,
+        expired_quantity: f.expired,
+        expiring_quantity: f.expiring,
+        expiry_date: item.next_expiry,
+        batches: batch_list,
+        id: item.id,
+        name: item.name,
+        size: item.size,
+        unit: item.unit,
+        sku: item.sku,
+        barcode: item.barcode,
+        description: item.description,
+        min_quantity: item.min_quantity,
+        target_quantity: item.target_quantity,
+        expiry_warning_days: item.expiry_warning_days,
+        photo_file_id: item.photo_file_id,
+        quantity: item.quantity,
+        version: item.version,
+        created_at: item.created_at,
+        updated_at: item.updated_at,
+    }
+}
+
+fn customer_view(rules: &ExpiryRules, item: ItemRow, batches: &[BatchRow]) -> CustomerItemOut {
+    let f = figures(rules, &item, batches);
+    CustomerItemOut {
+        kind: kind_of(&item),
+        quantity: f.available,
+        expiry_date: f.next_available_expiry,
+        id: item.id,
+        name: item.name,
+        size: item.size,
+        unit: item.unit,
+        barcode: item.barcode,
+        description: item.description,
+        photo_file_id: item.photo_file_id,
+    }
+}
+
+fn movement_out(m: MovementRow) -> MovementOut {
+    MovementOut {
+        id: m.id,
+        item_id: m.item_id,
+        batch_id: m.batch_id,
+        delta: m.delta,
+        reason: m.reason,
+        quantity_after: m.quantity_after,
+        actor_id: m.actor_id,
+        note: m.note,
+        created_at: m.created_at,
+    }
+}
+
+fn validate_query(query: &ItemQuery) -> ApiResult<()> {
+    if query.q.as_ref().is_some_and(|q| q.len() > 200) {
+        return Err(ApiError::BadRequest(
+            "q must be at most 200 characters".to_owned(),
+        ));
+    }
+    if query.barcode.as_ref().is_some_and(|b| b.len() > 64) {
+        return Err(ApiError::BadRequest(
+            "barcode must be at most 64 characters".to_owned(),
+        ));
+    }
+    if query
+        .expiring_within_days
+        .is_some_and(|d| !(0..=3650).contains(&d))
+    {
+        return Err(ApiError::BadRequest(
+            "expiring_within_days must be between 0 and 3650".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+pub async fn list(
+    state: &AppState,
+    principal: &Principal,
+    query: ItemQuery,
+    page: PageParams,
+) -> ApiResult<Page<ItemView>> {
+    validate_query(&query)?;
+    let limit = page.limit()?;
+    let after = page.cursor::<ItemCursor>()?;
+    let sort = query.sort.unwrap_or(ItemSort::Name);
+    let rules = ExpiryRules::now(state);
+    let staff = principal.is_staff();
+    let (rows, batches) = state
+        .db
+        .run(move |conn| {
+            let rows = repo::list_items(conn, &query, sort, after, limit, rules.today, !staff)?;
+            let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+            let batches = repo::stocked_batches_of(conn, &ids)?;
+            Ok((rows, batches))
+        })
+        .await?;
+    Ok(Page::from_rows(
+        rows,
+        limit,
+        |r| repo::cursor_of(r, sort),
+        |r| {
+            if staff {
+                ItemView::Staff(Box::new(staff_view(&rules, r, &batches, false)))
+            } else {
+                ItemView::Customer(customer_view(&rules, r, &batches))
+            }
+        },
+    ))
+}
+
+/// One item and its batches (staff), as of now.
+pub async fn staff_item(state: &AppState, id: i64) -> ApiResult<ItemOut> {
+    let rules = ExpiryRules::now(state);
+    let (row, batches) = state
+        .db
+        .run(move |conn| {
+            let row = repo::find_item(conn, id).or_not_found(format!("item {id}"))?;
+            Ok((row, repo::stocked_batches(conn, id)?))
+        })
+        .await?;
+    Ok(staff_view(&rules, row, &batches, true))
+}
+
+pub async fn get(state: &AppState, principal: &Principal, id: i64) -> ApiResult<ItemView> {
+    if principal.is_staff() {
+        return staff_item(state, id)
+            .await
+            .map(|i| ItemView::Staff(Box::new(i)));
+    }
+    let rules = ExpiryRules::now(state);
+    let (row, batches) = state
+        .db
+        .run(move |conn| {
+            let row = repo::find_item(conn, id).or_not_found(format!("item {id}"))?;
+            Ok((row, repo::stocked_batches(conn, id)?))
+        })
+        .await?;
+    let view = customer_view(&rules, row, &batches);
+    // Customers see only what is in stock and not expired.
+    if view.quantity == 0 {
+        return Err(ApiError::not_found(format!("item {id}")));
+    }
+    Ok(ItemView::Customer(view))
+}
+
+fn check_levels(min: i64, target: Option<i64>) -> ApiResult<()> {
+    if target.is_some_and(|t| t < min) {
+        return Err(ApiError::field(
+            "target_quantity",
+            "must be at least min_quantity",
+        ));
+    }
+    Ok(())
+}
+
+/// 409 naming the field when another item already has this sku or barcode.
+fn check_unique(
+    conn: &mut crate::db::DbConnection,
+    sku: Option<&str>,
+    barcode: Option<&str>,
+    except: Option<i64>,
+) -> ApiResult<()> {
+    if let Some(sku) = sku {
+        if repo::item_with_sku(conn, sku)?.is_some_and(|id| Some(id) != except) {
+            return Err(ApiError::Conflict(format!(
+                "an item with sku {sku:?} already exists"
+            )));
+        }
+    }
+    if let Some(barcode) = barcode {
+        if repo::item_with_barcode(conn, barcode)?.is_some_and(|id| Some(id) != except) {
+            return Err(ApiError::Conflict(format!(
+                "an item with barcode {barcode:?} already exists"
+            )));
+        }
+    }
+    Ok(())
+}
+
+pub async fn create(state: &AppState, principal: &Principal, new: NewItem) -> ApiResult<ItemOut> {
+    new.validate()?;
+    check_levels(new.min_quantity, new.target_quantity)?;
+    let quantity = new.quantity.unwrap_or(0);
+    if new.kind == ItemKind::Perishable && quantity > 0 && new.expiry_date.is_none() {
+        return Err(ApiError::field(
+            "expiry_date",
+            "is required for a perishable item's first batch",
+        ));
+    }
+    if let Some(file_id) = new.photo_file_id {
+        crate::files::service::require_visible_image(state, principal, file_id, "photo_file_id")
+            .await?;
+    }
+    let actor = principal.user_id;
+    let id = state
+        .db
+        .transaction(move |conn| {
+            check_unique(conn, new.sku.as_deref(), new.barcode.as_deref(), None)?;
+            let fields = ItemFields {
+                name_key: Some(new.name.trim().to_lowercase()),
+                name: Some(new.name.trim().to_owned()),
+                kind: Some(new.kind.as_str().to_owned()),
+                size: Some(new.size),
+                unit: Some(new.unit),
+                sku: Some(new.sku),
+                barcode: Some(new.barcode),
+                description: Some(new.description),
+                min_quantity: Some(new.min_quantity),
+                target_quantity: Some(new.target_quantity),
+                expiry_warning_days: Some(new.expiry_warning_days),
+                photo_file_id: Some(new.photo_file_id),
+            };
+            let id = repo::insert_item(conn, &fields, Some(actor))?;
+            if quantity > 0 {
+                stock::add(
+                    conn,
+                    &Change {
+                        item_id: id,
+                        reason: AdjustReason::Restock.as_str(),
+                        actor_id: Some(actor),
+                        note: Some("initial stock"),
+                    },
+                    quantity,
+                    None,
+                    (new.expiry_date, new.lot_code.as_deref()),
+                )?;
+            }
+            Ok(id)
+        })
+        .await?;
+    staff_item(state, id).await
+}
+
+/// `If-Match`: `None` (absent or `*`) or the version it names. A tag that names no version
+/// can never match, so it is kept as an impossible version.
+pub fn parse_if_match(header: Option<&str>) -> Option<i64> {
+    let raw = header?.trim();
+    if raw == "*" {
+        return None;
+    }
+    let tag = raw.trim_start_matches("W/").trim_matches('"');
+    Some(tag.parse().unwrap_or(-1))
+}
+
+pub async fn update(
+    state: &AppState,
+    principal: &Principal,
+    id: i64,
+    patch: ItemPatch,
+    if_match: Option<i64>,
+) -> ApiResult<ItemOut> {
+    patch.validate()?;
+    if let Some(Some(file_id)) = patch.photo_file_id {
+        crate::files::service::require_visible_image(state, principal, file_id, "photo_file_id")
+            .await?;
+    }
+    state
+        .db
+        .transaction(move |conn| {
+            let current = repo::find_item(conn, id).or_not_found(format!("item {id}"))?;
+            if if_match.is_some_and(|v| v != current.version) {
+                return Err(ApiError::PreconditionFailed(
+                    "the item changed since you read it (ETag mismatch); reload and retry"
+                        .to_owned(),
+                ));
+            }
+            let min = patch.min_quantity.unwrap_or(current.min_quantity);
+            let target = patch.target_quantity.unwrap_or(current.target_quantity);
+            check_levels(min, target)?;
+            let sku = patch.sku.clone().flatten();
+            let barcode = patch.barcode.clone().flatten();
+            check_unique(conn, sku.as_deref(), barcode.as_deref(), Some(id))?;
+            let fields = ItemFields {
+                name_key: patch.name.as_ref().map(|n| n.trim().to_lowercase()),
+                name: patch.name.map(|n| n.trim().to_owned()),
+                kind: patch.kind.map(|k| k.as_str().to_owned()),
+                size: patch.size,
+                unit: patch.unit,
+                sku: patch.sku,
+                barcode: patch.barcode,
+                description: patch.description,
+                min_quantity: patch.min_quantity,
+                target_quantity: patch.target_quantity,
+                expiry_warning_days: patch.expiry_warning_days,
+                photo_file_id: patch.photo_file_id,
+            };
+            // The version check repeats in the UPDATE itself, so a concurrent edit between
+            // the read above and here still answers 412.
+            if repo::update_item(conn, id, &fields, Some(current.version))? == 0 {
+                return Err(ApiError::PreconditionFailed(
+                    "the item changed meanwhile; reload and retry".to_owned(),
+                ));
+            }
+            Ok(())
+        })
+        .await?;
+    staff_item(state, id).await
+}
+
+pub async fn delete(state: &AppState, id: i64) -> ApiResult<()> {
+    let deleted = state
+        .db
+        .run(move |conn| Ok(repo::delete_item(conn, id)?))
+        .await?;
+    if deleted == 0 {
+        return Err(ApiError::not_found(format!("item {id}")));
+    }
+    Ok(())
+}
+
+pub async fn add_batch(
+    state: &AppState,
+    principal: &Principal,
+    item_id: i64,
+    batch: NewBatch,
+) -> ApiResult<BatchOut> {
+    batch.validate()?;
+    let actor = principal.user_id;
+    let rules = ExpiryRules::now(state);
+    let (item, row) = state
+        .db
+        .transaction(move |conn| {
+            let item = repo::find_item(conn, item_id).or_not_found(format!("item {item_id}"))?;
+            if kind_of(&item) == ItemKind::Perishable && batch.expiry_date.is_none() {
+                return Err(ApiError::field(
+                    "expiry_date",
+                    "is required for a perishable item",
+                ));
+            }
+            let (batch_id, _) = stock::add(
+                conn,
+                &Change {
+                    item_id,
+                    reason: AdjustReason::Restock.as_str(),
+                    actor_id: Some(actor),
+                    note: None,
+                },
+                batch.quantity,
+                None,
+                (batch.expiry_date, batch.lot_code.as_deref()),
+            )?;
+            Ok((item, repo::find_batch(conn, item_id, batch_id)?))
+        })
+        .await?;
+    Ok(batch_out(&rules, &item, row))
+}
+
+pub async fn adjust(
+    state: &AppState,
+    principal: &Principal,
+    item_id: i64,
+    adj: Adjustment,
+) -> ApiResult<AdjustmentOut> {
+    adj.validate()?;
+    match (adj.delta, adj.reason) {
+        (0, _) => return Err(ApiError::field("delta", "must not be 0")),
+        (d, AdjustReason::Restock) if d < 0 => {
+            return Err(ApiError::field("delta", "a restock must be positive"))
+        }
+        (d, AdjustReason::Consume | AdjustReason::Waste | AdjustReason::Expired) if d > 0 => {
+            return Err(ApiError::field(
+                "delta",
+                "consume, waste and expired remove stock: the delta must be negative",
+            ))
+        }
+        _ => {}
+    }
+    let actor = principal.user_id;
+    let movements = state
+        .db
+        .transaction(move |conn| {
+            let change = Change {
+                item_id,
+                reason: adj.reason.as_str(),
+                actor_id: Some(actor),
+                note: adj.note.as_deref(),
+            };
+            if adj.delta < 0 {
+                let (_, movements) =
+                    stock::remove(conn, &change, -adj.delta, adj.batch_id, Eligible::All)?;
+                return Ok(movements);
+            }
+            let item = repo::find_item(conn, item_id).or_not_found(format!("item {item_id}"))?;
+            let batch = match adj.batch_id {
+                Some(id) => Some(id),
+                None if kind_of(&item) == ItemKind::Perishable => {
+                    return Err(ApiError::field(
+                        "batch_id",
+                        "adding to a perishable item needs a batch_id (or POST /batches with an expiry date)",
+                    ))
+                }
+                // Undated stock goes to the newest undated batch, or a new one.
+                None => repo::stocked_batches(conn, item_id)?
+                    .into_iter()
+                    .rev()
+                    .find(|b| b.expiry_date.is_none())
+                    .map(|b| b.id),
+            };
+            let (_, movement) = stock::add(conn, &change, adj.delta, batch, (None, None))?;
+            Ok(vec![movement])
+        })
+        .await?;
+    Ok(AdjustmentOut {
+        item: staff_item(state, item_id).await?,
+        movements: movements.into_iter().map(movement_out).collect(),
+    })
+}
+
+pub async fn movements(
+    state: &AppState,
+    item_id: i64,
+    page: PageParams,
+) -> ApiResult<Page<MovementOut>> {
+    let limit = page.limit()?;
+    let before = page.cursor::<i64>()?;
+    let rows = state
+        .db
+        .run(move |conn| {
+            if !repo::item_exists(conn, item_id)? {
+                return Err(ApiError::not_found(format!("item {item_id}")));
+            }
+            Ok(repo::movements(conn, item_id, before, limit)?)
+        })
+        .await?;
+    Ok(Page::from_rows(rows, limit, |m| m.id, movement_out))
+}
+
+pub async fn expired(state: &AppState, page: PageParams) -> ApiResult<Page<ExpiredBatchOut>> {
+    let limit = page.limit()?;
+    let after = page.cursor::<ExpiredCursor>()?;
+    let today = crate::time::today();
+    let rows = state
+        .db
+        .run(move |conn| Ok(repo::expired_batches(conn, today, after, limit)?))
+        .await?;
+    Ok(Page::from_rows(
+        rows,
+        limit,
+        |(b, _)| ExpiredCursor {
+            date: b.expiry_date.unwrap_or(today),
+            id: b.id,
+        },
+        |(b, name)| ExpiredBatchOut {
+            batch_id: b.id,
+            item_id: b.item_id,
+            name,
+            expiry_date: b.expiry_date.unwrap_or(today),
+            quantity: b.quantity,
+            lot_code: b.lot_code,
+        },
+    ))
+}

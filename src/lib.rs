@@ -1,0 +1,30 @@
+//! Stockroom: an open backend for a store and its customers.
+//!
+//! Shared plumbing (`config`, `db`, `error`, `extract`, `openapi`, `router`, `state`,
+//! `telemetry`) sits beside one module per area, each holding its routes, DTOs, service
+//! and repository.
+
+pub mod auth;
+pub mod blocking;
+pub mod bootstrap;
+pub mod compat;
+pub mod config;
+pub mod customer_inventory;
+pub mod dashboard;
+pub mod db;
+pub mod demo;
+pub mod error;
+pub mod extract;
+pub mod files;
+pub mod identity;
+pub mod inventory;
+pub mod openapi;
+pub mod ops;
+pub mod pagination;
+pub mod people;
+pub mod replenishment;
+pub mod router;
+pub mod server;
+pub mod state;
+pub mod telemetry;
+pub mod time;

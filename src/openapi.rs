@@ -1,0 +1,148 @@
+//! The OpenAPI document: paths come from the handlers' annotations as they are mounted
+//! (utoipa-actix-web), so routes and docs have one source. This module adds what is common
+//! to every operation: security schemes and the problem+json error schema.
+
+use actix_web::http::Method;
+use utoipa::openapi::security::{
+    ApiKey, ApiKeyValue, Flow, HttpAuthScheme, HttpBuilder, OAuth2, Password, Scopes,
+    SecurityScheme,
+};
+use utoipa::openapi::{Content, OpenApi as OpenApiDoc, PathItem, RefOr, Response};
+use utoipa::{Modify, OpenApi};
+
+use crate::error::{Problem, PROBLEM_JSON};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Stockroom",
+        description = "Inventory with batches and expiry, customers and their holdings, \
+            replenishment, files, chat and bots. Every error is `application/problem+json` (RFC 9457).\n\n\
+            Authorize with a bearer access token from `POST /api/v1/auth/login`, or with a username \
+            and password through the OAuth2 password flow.",
+        license(name = "MIT OR Apache-2.0")
+    ),
+    components(schemas(Problem)),
+    modifiers(&SecuritySchemes),
+    tags(
+        (name = "operations", description = "Health, readiness, metrics and docs"),
+        (name = "identity", description = "Sign-up, login, sessions and the own profile"),
+        (name = "people", description = "Customers and staff roles"),
+        (name = "inventory", description = "Items, batches and the stock ledger"),
+        (name = "customer-inventory", description = "What the store gave a customer"),
+        (name = "replenishment", description = "What needs restocking, and customers' requests"),
+        (name = "dashboard", description = "Counts for each role"),
+        (name = "files", description = "Uploads, downloads and thumbnails"),
+        (name = "compatibility", description = "Routes kept for clients of the earlier FastAPI service"),
+    )
+)]
+pub struct ApiDoc;
+
+pub const BEARER: &str = "bearer";
+pub const BOT: &str = "bot";
+pub const PASSWORD: &str = "password";
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut OpenApiDoc) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            BEARER,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some("An access token from POST /api/v1/auth/login"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            PASSWORD,
+            SecurityScheme::OAuth2(OAuth2::with_description(
+                [Flow::Password(Password::new(
+                    "/api/v1/auth/login",
+                    Scopes::new(),
+                ))],
+                "Username (or email) and password; Swagger UI then sends the bearer token",
+            )),
+        );
+        components.add_security_scheme(
+            BOT,
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "Authorization",
+                "`Bot <token>`, the token shown once when the bot was created",
+            ))),
+        );
+    }
+}
+
+/// Gives every 4xx/5xx response without a body the problem+json schema, and every operation
+/// a `default` problem response, so clients can rely on one error shape everywhere.
+pub fn finish(mut doc: OpenApiDoc) -> OpenApiDoc {
+    let problem_content = || {
+        Content::new(Some(RefOr::Ref(utoipa::openapi::Ref::from_schema_name(
+            "Problem",
+        ))))
+    };
+    for item in doc.paths.paths.values_mut() {
+        for operation in operations_mut(item) {
+            for (status, response) in operation.responses.responses.iter_mut() {
+                let is_error = status.starts_with('4') || status.starts_with('5');
+                if let RefOr::T(response) = response {
+                    if is_error && response.content.is_empty() {
+                        response
+                            .content
+                            .insert(PROBLEM_JSON.to_owned(), problem_content());
+                    }
+                }
+            }
+            operation
+                .responses
+                .responses
+                .entry("default".to_owned())
+                .or_insert_with(|| {
+                    let mut response = Response::new("An error, as RFC 9457 problem details");
+                    response
+                        .content
+                        .insert(PROBLEM_JSON.to_owned(), problem_content());
+                    RefOr::T(response)
+                });
+        }
+    }
+    doc
+}
+
+fn operations_mut(
+    item: &mut PathItem,
+) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
+    [
+        item.get.as_mut(),
+        item.put.as_mut(),
+        item.post.as_mut(),
+        item.delete.as_mut(),
+        item.options.as_mut(),
+        item.head.as_mut(),
+        item.patch.as_mut(),
+        item.trace.as_mut(),
+    ]
+    .into_iter()
+    .flatten()
+}
+
+/// The methods a documented path answers, for `405` with `Allow`.
+pub fn methods_of(item: &PathItem) -> Vec<Method> {
+    let mut methods = Vec::new();
+    for (present, method) in [
+        (item.get.is_some(), Method::GET),
+        (item.post.is_some(), Method::POST),
+        (item.put.is_some(), Method::PUT),
+        (item.patch.is_some(), Method::PATCH),
+        (item.delete.is_some(), Method::DELETE),
+    ] {
+        if present {
+            methods.push(method);
+        }
+    }
+    methods
+}

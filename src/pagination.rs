@@ -1,0 +1,106 @@
+//! `?limit=&cursor=` lists answered as `{"data":[…],"next_cursor":…}`. Cursors are opaque
+//! (URL-safe base64 of JSON) and carry the last row's sort key and id, so pages stay stable
+//! while rows are added (keyset pagination, never OFFSET).
+
+use base64::Engine;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::error::{ApiError, ApiResult};
+
+pub const DEFAULT_LIMIT: i64 = 50;
+pub const MAX_LIMIT: i64 = 200;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    /// Page size, 1–200 (default 50; larger values are capped at 200).
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+impl PageParams {
+    pub fn limit(&self) -> ApiResult<i64> {
+        match self.limit {
+            None => Ok(DEFAULT_LIMIT),
+            Some(n) if n < 1 => Err(ApiError::BadRequest("limit must be at least 1".to_owned())),
+            Some(n) => Ok(n.min(MAX_LIMIT)),
+        }
+    }
+
+    pub fn cursor<C: DeserializeOwned>(&self) -> ApiResult<Option<C>> {
+        self.cursor.as_deref().map(decode_cursor).transpose()
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Page<T> {
+    pub data: Vec<T>,
+    /// Pass as `?cursor=` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// Builds a page from up to `limit + 1` rows: the extra row only says another page exists.
+    pub fn from_rows<R, C: Serialize>(
+        mut rows: Vec<R>,
+        limit: i64,
+        cursor_of: impl Fn(&R) -> C,
+        map: impl FnMut(R) -> T,
+    ) -> Self {
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let more = rows.len() > limit;
+        rows.truncate(limit);
+        let next_cursor = if more {
+            rows.last().map(|r| encode_cursor(&cursor_of(r)))
+        } else {
+            None
+        };
+        Self {
+            data: rows.into_iter().map(map).collect(),
+            next_cursor,
+        }
+    }
+}
+
+pub fn encode_cursor<C: Serialize>(cursor: &C) -> String {
+    let json = serde_json::to_vec(cursor).unwrap_or_default();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+}
+
+pub fn decode_cursor<C: DeserializeOwned>(raw: &str) -> ApiResult<C> {
+    let bad = || ApiError::BadRequest("the cursor is not valid".to_owned());
+    if raw.len() > 1024 {
+        return Err(bad());
+    }
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(raw)
+        .map_err(|_| bad())?;
+    serde_json::from_slice(&bytes).map_err(|_| bad())
+}
+
+/// `Option<Option<T>>` for PATCH bodies: absent → `None` (leave alone), `null` → `Some(None)`
+/// (clear), a value → `Some(Some(v))`. Use with `#[serde(default, deserialize_with = …)]`.
+pub fn double_option<'de, T, D>(de: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    Option::<T>::deserialize(de).map(Some)
+}
+
+/// A `LIKE` pattern matching `q` anywhere, with `%`, `_` and `\` escaped (use `ESCAPE '\'`).
+pub fn contains_pattern(q: &str) -> String {
+    let mut out = String::with_capacity(q.len() + 2);
+    out.push('%');
+    for c in q.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}

@@ -1,0 +1,57 @@
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::Role;
+use crate::identity::dto::UserOut;
+
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema, PartialEq, Eq)]
+pub enum CustomerSort {
+    #[serde(rename = "username")]
+    Username,
+    #[serde(rename = "-username")]
+    UsernameDesc,
+    #[serde(rename = "created_at")]
+    CreatedAt,
+    #[serde(rename = "-created_at")]
+    CreatedAtDesc,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CustomerQuery {
+    /// Case-insensitive search in username, email and name.
+    pub q: Option<String>,
+    /// `username`, `-username`, `created_at` (default) or `-created_at`.
+    #[param(value_type = Option<String>)]
+    pub sort: Option<CustomerSort>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UserQuery {
+    /// Only accounts with this role.
+    pub role: Option<Role>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RoleChange {
+    pub role: Role,
+}
+
+/// A customer with what staff need at a glance.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CustomerDetail {
+    #[serde(flatten)]
+    pub user: UserOut,
+    pub inventory_summary: InventorySummary,
+    /// Pending requests, newest first (at most 50).
+    pub open_requests: Vec<crate::replenishment::dto::RequestOut>,
+}
+
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct InventorySummary {
+    pub holdings: i64,
+    pub expired: i64,
+    pub expiring_soon: i64,
+    pub needs_replenishment: i64,
+}

@@ -1,0 +1,191 @@
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::dto::CustomerSort;
+use crate::auth::Role;
+use crate::db::schema::{sessions, users};
+use crate::db::DbConnection;
+use crate::identity::repo::UserRow;
+
+/// Where the previous page ended: the sort key (as text) and the id.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct UserCursor {
+    pub key: String,
+    pub id: i64,
+}
+
+pub fn cursor_of(row: &UserRow, sort: CustomerSort) -> UserCursor {
+    let key = match sort {
+        CustomerSort::Username | CustomerSort::UsernameDesc => {
+            row.username.clone().unwrap_or_default().to_lowercase()
+        }
+        CustomerSort::CreatedAt | CustomerSort::CreatedAtDesc => {
+            row.created_at.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
+        }
+    };
+    UserCursor { key, id: row.id }
+}
+
+pub fn list_customers(
+    conn: &mut DbConnection,
+    q: Option<&str>,
+    sort: CustomerSort,
+    after: Option<UserCursor>,
+    limit: i64,
+) -> QueryResult<Vec<UserRow>> {
+    let mut query = users::table
+        .filter(users::role.eq(Role::Customer.as_str()))
+        .filter(users::deleted_at.is_null())
+        .select(UserRow::as_select())
+        .into_boxed();
+    if let Some(q) = q.filter(|q| !q.trim().is_empty()) {
+        let pattern = crate::pagination::contains_pattern(q.trim());
+        query = query.filter(
+            users::username_key
+                .like(pattern.clone())
+                .escape('\\')
+                .or(users::email_key.like(pattern.clone()).escape('\\'))
+                .or(crate::db::lower(users::name).like(pattern).escape('\\')),
+        );
+    }
+    match sort {
+        CustomerSort::Username | CustomerSort::UsernameDesc => {
+            let desc = sort == CustomerSort::UsernameDesc;
+            if let Some(c) = after {
+                query = if desc {
+                    query.filter(
+                        users::username_key
+                            .lt(c.key.clone())
+                            .or(users::username_key.eq(c.key).and(users::id.lt(c.id))),
+                    )
+                } else {
+                    query.filter(
+                        users::username_key
+                            .gt(c.key.clone())
+                            .or(users::username_key.eq(c.key).and(users::id.gt(c.id))),
+                    )
+                };
+            }
+            query = if desc {
+                query.order((users::username_key.desc(), users::id.desc()))
+            } else {
+                query.order((users::username_key.asc(), users::id.asc()))
+            };
+        }
+        CustomerSort::CreatedAt | CustomerSort::CreatedAtDesc => {
+            let desc = sort == CustomerSort::CreatedAtDesc;
+            if let Some(c) = after {
+                let at = NaiveDateTime::parse_from_str(&c.key, "%Y-%m-%dT%H:%M:%S%.f")
+                    .map_err(|_| diesel::result::Error::NotFound)?;
+                query = if desc {
+                    query.filter(
+                        users::created_at
+                            .lt(at)
+                            .or(users::created_at.eq(at).and(users::id.lt(c.id))),
+                    )
+                } else {
+                    query.filter(
+                        users::created_at
+                            .gt(at)
+                            .or(users::created_at.eq(at).and(users::id.gt(c.id))),
+                    )
+                };
+            }
+            query = if desc {
+                query.order((users::created_at.desc(), users::id.desc()))
+            } else {
+                query.order((users::created_at.asc(), users::id.asc()))
+            };
+        }
+    }
+    query.limit(limit + 1).load(conn)
+}
+
+pub fn list_users(
+    conn: &mut DbConnection,
+    role: Option<Role>,
+    after_id: Option<i64>,
+    limit: i64,
+) -> QueryResult<Vec<UserRow>> {
+    let mut query = users::table
+        .filter(users::deleted_at.is_null())
+        .select(UserRow::as_select())
+        .order(users::id.asc())
+        .into_boxed();
+    if let Some(role) = role {
+        query = query.filter(users::role.eq(role.as_str()));
+    }
+    if let Some(id) = after_id {
+        query = query.filter(users::id.gt(id));
+    }
+    query.limit(limit + 1).load(conn)
+}
+
+/// Takes the write lock on every owner row, so two concurrent demotions cannot both see
+/// "another owner is left". The first statement of the transaction on SQLite, too.
+pub fn lock_owners(conn: &mut DbConnection) -> QueryResult<usize> {
+    diesel::update(
+        users::table
+            .filter(users::role.eq(Role::Owner.as_str()))
+            .filter(users::deleted_at.is_null()),
+    )
+    .set(users::updated_at.eq(users::updated_at))
+    .execute(conn)
+}
+
+pub fn count_owners_except(conn: &mut DbConnection, id: i64) -> QueryResult<i64> {
+    users::table
+        .filter(users::role.eq(Role::Owner.as_str()))
+        .filter(users::deleted_at.is_null())
+        .filter(users::id.ne(id))
+        .count()
+        .get_result(conn)
+}
+
+pub fn set_role(conn: &mut DbConnection, id: i64, role: Role) -> QueryResult<usize> {
+    diesel::update(users::table.filter(users::id.eq(id)))
+        .set((
+            users::role.eq(role.as_str()),
+            users::updated_at.eq(crate::time::now()),
+        ))
+        .execute(conn)
+}
+
+/// Erases a customer's personal data and ends their sessions; the row stays so that their
+/// chat messages keep an author (shown as deleted).
+pub fn erase_user(conn: &mut DbConnection, id: i64) -> QueryResult<usize> {
+    diesel::delete(sessions::table.filter(sessions::user_id.eq(id))).execute(conn)?;
+    let now = crate::time::now();
+    diesel::update(users::table.filter(users::id.eq(id)))
+        .set((
+            users::username.eq(None::<String>),
+            users::username_key.eq(None::<String>),
+            users::email.eq(None::<String>),
+            users::email_key.eq(None::<String>),
+            users::password_hash.eq(None::<String>),
+            users::name.eq(None::<String>),
+            users::phone.eq(None::<String>),
+            users::bio.eq(None::<String>),
+            users::avatar_file_id.eq(None::<i64>),
+            users::updated_at.eq(now),
+            users::deleted_at.eq(now),
+        ))
+        .execute(conn)
+}
+
+/// Locks and returns a live customer (404 for anyone else).
+pub fn lock_customer(conn: &mut DbConnection, id: i64) -> QueryResult<UserRow> {
+    let n = diesel::update(
+        users::table
+            .filter(users::id.eq(id))
+            .filter(users::role.eq(Role::Customer.as_str()))
+            .filter(users::deleted_at.is_null()),
+    )
+    .set(users::updated_at.eq(users::updated_at))
+    .execute(conn)?;
+    if n == 0 {
+        return Err(diesel::result::Error::NotFound);
+    }
+    crate::identity::repo::find_user(conn, id)
+}

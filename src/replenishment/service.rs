@@ -1,0 +1,318 @@
+use std::collections::HashMap;
+
+use validator::Validate;
+
+use super::dto::{
+    CustomerEntry, NewRequest, Reason, Rejection, ReplenishmentEntry, RequestOut, RequestQuery,
+    RequestStatus, StaffEntry,
+};
+use super::repo::{self, RequestRow};
+use crate::auth::{Action, Principal};
+use crate::customer_inventory::dto::HoldingQuery;
+use crate::customer_inventory::repo as holdings;
+use crate::customer_inventory::service::holding_out;
+use crate::error::{ApiError, ApiResult, Context};
+use crate::inventory::repo as items;
+use crate::inventory::service::{figures, staff_view, ExpiryRules};
+use crate::inventory::stock::{self, Change, Eligible};
+use crate::pagination::{Page, PageParams};
+use crate::state::AppState;
+
+/// At most this many pending requests per customer.
+pub const MAX_PENDING_PER_CUSTOMER: i64 = 100;
+
+pub fn request_out(r: RequestRow) -> RequestOut {
+    RequestOut {
+        status: RequestStatus::parse(&r.status),
+        id: r.id,
+        customer_id: r.customer_id,
+        item_id: r.item_id,
+        item_name: r.item_name,
+        quantity: r.quantity,
+        note: r.note,
+        reason: r.decision_reason,
+        decided_by: r.decided_by,
+        decided_at: r.decided_at,
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+    }
+}
+
+/// `target − (available − promised)`, never negative; the target is `target_quantity`, or
+/// twice the reorder level when unset.
+pub fn suggestion(target: Option<i64>, min: i64, available: i64, promised: i64) -> i64 {
+    let target = target.unwrap_or(2 * min);
+    (target - (available - promised)).max(0)
+}
+
+pub async fn list(
+    state: &AppState,
+    principal: &Principal,
+    page: PageParams,
+) -> ApiResult<Page<ReplenishmentEntry>> {
+    let limit = page.limit()?;
+    let rules = ExpiryRules::now(state);
+    if !principal.is_staff() {
+        principal.require(Action::HoldInventory)?;
+        let after = page.cursor::<i64>()?;
+        let customer = principal.user_id;
+        let rows = state
+            .db
+            .run(move |conn| {
+                let filter = HoldingQuery {
+                    needs_replenishment: Some(true),
+                    ..Default::default()
+                };
+                Ok(holdings::holdings_of(
+                    conn,
+                    customer,
+                    &filter,
+                    &rules,
+                    after,
+                    limit + 1,
+                )?)
+            })
+            .await?;
+        return Ok(Page::from_rows(
+            rows,
+            limit,
+            |(h, _)| h.id,
+            |(h, window)| {
+                let holding = holding_out(&rules, h, window);
+                let mut reasons = Vec::new();
+                if holding.quantity <= holding.min_quantity {
+                    reasons.push(Reason::LowStock);
+                }
+                if holding.expired {
+                    reasons.push(Reason::Expired);
+                }
+                if holding.expiring {
+                    reasons.push(Reason::Expiring);
+                }
+                ReplenishmentEntry::Customer(CustomerEntry {
+                    suggested_quantity: (2 * holding.min_quantity - holding.quantity).max(0),
+                    holding,
+                    reasons,
+                })
+            },
+        ));
+    }
+    let after = page.cursor::<items::ItemCursor>()?.map(|c| (c.key, c.id));
+    let (rows, batches, promised) = state
+        .db
+        .run(move |conn| {
+            let rows = repo::candidates(conn, rules.today, rules.default_window, after, limit)?;
+            let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+            let batches = items::stocked_batches_of(conn, &ids)?;
+            let promised: HashMap<i64, i64> = repo::promised(conn, &ids)?.into_iter().collect();
+            Ok((rows, batches, promised))
+        })
+        .await?;
+    Ok(Page::from_rows(
+        rows,
+        limit,
+        |r| items::cursor_of(r, crate::inventory::dto::ItemSort::Name),
+        |row| {
+            let f = figures(&rules, &row, &batches);
+            let promised = promised.get(&row.id).copied().unwrap_or(0);
+            let mut reasons = Vec::new();
+            if f.available <= row.min_quantity {
+                reasons.push(Reason::LowStock);
+            }
+            if f.expired > 0 {
+                reasons.push(Reason::Expired);
+            }
+            if f.expiring > 0 {
+                reasons.push(Reason::Expiring);
+            }
+            let suggested =
+                suggestion(row.target_quantity, row.min_quantity, f.available, promised);
+            ReplenishmentEntry::Staff(Box::new(StaffEntry {
+                item: staff_view(&rules, row, &batches, false),
+                reasons,
+                suggested_quantity: suggested,
+                promised_quantity: promised,
+            }))
+        },
+    ))
+}
+
+pub async fn create(
+    state: &AppState,
+    principal: &Principal,
+    new: NewRequest,
+) -> ApiResult<RequestOut> {
+    new.validate()?;
+    let customer = principal.user_id;
+    let id = state
+        .db
+        .transaction(move |conn| {
+            let item = match items::find_item(conn, new.item_id) {
+                Ok(item) => item,
+                Err(diesel::result::Error::NotFound) => {
+                    return Err(ApiError::field("item_id", "no such item"))
+                }
+                Err(e) => return Err(e.into()),
+            };
+            if repo::count_pending_of(conn, customer)? >= MAX_PENDING_PER_CUSTOMER {
+                return Err(ApiError::Conflict(format!(
+                    "at most {MAX_PENDING_PER_CUSTOMER} requests may be pending at once"
+                )));
+            }
+            Ok(repo::insert_request(
+                conn,
+                customer,
+                item.id,
+                &item.name,
+                new.quantity,
+                new.note.as_deref(),
+            )?)
+        })
+        .await?;
+    get(state, principal, id).await
+}
+
+/// A request its customer or staff may see; anyone else gets 404.
+pub async fn get(state: &AppState, principal: &Principal, id: i64) -> ApiResult<RequestOut> {
+    let row = state
+        .db
+        .run(move |conn| repo::find_request(conn, id).or_not_found(format!("request {id}")))
+        .await?;
+    if !principal.is_staff() && row.customer_id != principal.user_id {
+        return Err(ApiError::not_found(format!("request {id}")));
+    }
+    Ok(request_out(row))
+}
+
+pub async fn list_requests(
+    state: &AppState,
+    principal: &Principal,
+    query: RequestQuery,
+    page: PageParams,
+) -> ApiResult<Page<RequestOut>> {
+    let limit = page.limit()?;
+    let before = page.cursor::<i64>()?;
+    let customer = (!principal.is_staff()).then_some(principal.user_id);
+    let rows = state
+        .db
+        .run(move |conn| {
+            Ok(repo::list_requests(
+                conn,
+                customer,
+                query.status,
+                before,
+                limit,
+            )?)
+        })
+        .await?;
+    Ok(Page::from_rows(rows, limit, |r| r.id, request_out))
+}
+
+/// 404 when there is no such request, else 409: it is no longer pending.
+fn not_pending(conn: &mut crate::db::DbConnection, id: i64, customer: Option<i64>) -> ApiError {
+    match repo::find_request(conn, id) {
+        Ok(r) if customer.is_none_or(|c| c == r.customer_id) => {
+            ApiError::Conflict(format!("request {id} is {}, not pending", r.status))
+        }
+        Ok(_) | Err(diesel::result::Error::NotFound) => {
+            ApiError::not_found(format!("request {id}"))
+        }
+        Err(e) => e.into(),
+    }
+}
+
+/// Hands the requested stock over, earliest expiry first and never expired stock, in one
+/// transaction: the request, the batches, the ledger and the holdings change together or
+/// not at all. Short stock is 409 and leaves the request pending.
+pub async fn fulfil(state: &AppState, principal: &Principal, id: i64) -> ApiResult<RequestOut> {
+    let by = principal.user_id;
+    let today = crate::time::today();
+    state
+        .db
+        .transaction(move |conn| {
+            if !repo::decide(conn, id, RequestStatus::Fulfilled, by, None, None)? {
+                return Err(not_pending(conn, id, None));
+            }
+            let request = repo::find_request(conn, id)?;
+            let Some(item_id) = request.item_id else {
+                return Err(ApiError::Conflict(
+                    "the requested item no longer exists; reject the request".to_owned(),
+                ));
+            };
+            let note = format!("request {id}");
+            let (taken, _) = stock::remove(
+                conn,
+                &Change {
+                    item_id,
+                    reason: "fulfilment",
+                    actor_id: Some(by),
+                    note: Some(&note),
+                },
+                request.quantity,
+                None,
+                Eligible::Unexpired(today),
+            )?;
+            for t in taken {
+                holdings::receive(
+                    conn,
+                    request.customer_id,
+                    item_id,
+                    &request.item_name,
+                    t.amount,
+                    t.batch.expiry_date,
+                )?;
+            }
+            Ok(())
+        })
+        .await?;
+    get(state, principal, id).await
+}
+
+pub async fn reject(
+    state: &AppState,
+    principal: &Principal,
+    id: i64,
+    rejection: Rejection,
+) -> ApiResult<RequestOut> {
+    rejection.validate()?;
+    let by = principal.user_id;
+    state
+        .db
+        .transaction(move |conn| {
+            if !repo::decide(
+                conn,
+                id,
+                RequestStatus::Rejected,
+                by,
+                rejection.reason.as_deref(),
+                None,
+            )? {
+                return Err(not_pending(conn, id, None));
+            }
+            Ok(())
+        })
+        .await?;
+    get(state, principal, id).await
+}
+
+/// The requesting customer withdraws a pending request; anyone else's is 404.
+pub async fn cancel(state: &AppState, principal: &Principal, id: i64) -> ApiResult<RequestOut> {
+    let customer = principal.user_id;
+    state
+        .db
+        .transaction(move |conn| {
+            if !repo::decide(
+                conn,
+                id,
+                RequestStatus::Cancelled,
+                customer,
+                None,
+                Some(customer),
+            )? {
+                return Err(not_pending(conn, id, Some(customer)));
+            }
+            Ok(())
+        })
+        .await?;
+    get(state, principal, id).await
+}

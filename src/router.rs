@@ -1,0 +1,208 @@
+//! Every route, mounted in one place: the OpenAPI document is collected from the same
+//! registrations, so what is served and what is documented cannot drift apart.
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpRequest, HttpResponse};
+use regex::Regex;
+use utoipa::OpenApi;
+use utoipa_actix_web::scope::scope;
+use utoipa_actix_web::service_config::ServiceConfig;
+use utoipa_actix_web::AppExt;
+use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
+
+use crate::config::Settings;
+use crate::error::ApiError;
+use crate::openapi::{self, ApiDoc};
+use crate::state::AppState;
+use crate::{auth, extract, ops, telemetry};
+
+/// Mounts every documented route.
+pub fn configure(cfg: &mut ServiceConfig) {
+    use crate::{
+        compat, customer_inventory, dashboard, files, identity, inventory, people, replenishment,
+    };
+    cfg.service(ops::routes::healthz)
+        .service(ops::routes::readyz)
+        .service(ops::routes::metrics)
+        .service(ops::routes::openapi_json)
+        .service(compat::routes::register)
+        .service(compat::routes::login)
+        .service(
+            scope("/api/user")
+                .wrap(from_fn(auth::middleware::require_auth))
+                .service(compat::routes::upload_files),
+        )
+        // Public, except logout which carries its own guard.
+        .service(
+            scope("/api/v1/auth")
+                .service(identity::routes::register)
+                .service(identity::routes::login)
+                .service(identity::routes::refresh)
+                .service(identity::routes::logout),
+        )
+        // Everything else under /api/v1 needs credentials.
+        .service(
+            scope("/api/v1")
+                .wrap(from_fn(auth::middleware::require_auth))
+                .service(identity::routes::me)
+                .service(identity::routes::update_me)
+                .service(identity::routes::change_password)
+                .service(people::routes::list_customers)
+                .service(people::routes::get_customer)
+                .service(people::routes::delete_customer)
+                .service(people::routes::list_users)
+                .service(people::routes::set_role)
+                // Fixed paths before `/items/{id}`, which would otherwise take them.
+                .service(inventory::routes::list_items)
+                .service(inventory::routes::create_item)
+                .service(inventory::routes::expired_items)
+                .service(inventory::routes::export_items)
+                .service(inventory::routes::import_items)
+                .service(inventory::routes::get_item)
+                .service(inventory::routes::update_item)
+                .service(inventory::routes::delete_item)
+                .service(inventory::routes::add_batch)
+                .service(inventory::routes::adjust_item)
+                .service(inventory::routes::item_movements)
+                .service(customer_inventory::routes::my_inventory)
+                .service(customer_inventory::routes::update_holding)
+                .service(customer_inventory::routes::delete_holding)
+                .service(customer_inventory::routes::customer_inventory)
+                .service(replenishment::routes::replenishment)
+                .service(replenishment::routes::create_request)
+                .service(replenishment::routes::list_requests)
+                .service(replenishment::routes::get_request)
+                .service(replenishment::routes::fulfil)
+                .service(replenishment::routes::reject)
+                .service(replenishment::routes::cancel)
+                .service(dashboard::routes::dashboard)
+                .service(files::routes::upload)
+                .service(files::routes::download)
+                .service(files::routes::thumbnail)
+                .service(files::routes::delete_file)
+                .default_service(web::to(fallback)),
+        );
+}
+
+/// The OpenAPI document of everything `configure` mounts.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, doc) = App::new()
+        .into_utoipa_app()
+        .openapi(ApiDoc::openapi())
+        .configure(configure)
+        .split_for_parts();
+    openapi::finish(doc)
+}
+
+/// The whole application for one worker.
+pub fn app(
+    state: web::Data<AppState>,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let (app, _) = App::new()
+        .into_utoipa_app()
+        .configure(configure)
+        .split_for_parts();
+    let settings = &state.settings;
+    app.app_data(extract::json_config(settings.max_json_bytes))
+        .app_data(extract::form_config(settings.max_json_bytes))
+        .app_data(extract::query_config())
+        .app_data(extract::path_config())
+        .app_data(web::PayloadConfig::new(settings.max_json_bytes))
+        .app_data(state.clone())
+        .service(
+            SwaggerUi::new("/docs/{_:.*}").config(
+                SwaggerConfig::new(["/openapi.json"])
+                    .persist_authorization(true)
+                    .try_it_out_enabled(true),
+            ),
+        )
+        .service(web::redirect("/docs", "/docs/"))
+        .default_service(web::to(fallback))
+        .wrap(cors(settings))
+        .wrap(state.http_metrics.clone())
+        .wrap(from_fn(telemetry::request_context))
+}
+
+fn cors(settings: &Settings) -> actix_cors::Cors {
+    let mut cors = actix_cors::Cors::default()
+        .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
+        .allow_any_header()
+        .expose_headers([
+            "ETag",
+            "Location",
+            "Retry-After",
+            "X-Request-Id",
+            "WWW-Authenticate",
+        ])
+        .max_age(3600);
+    for origin in &settings.cors_origins {
+        cors = if origin == "*" {
+            cors.allow_any_origin()
+        } else {
+            cors.allowed_origin(origin)
+        };
+    }
+    cors
+}
+
+/// Path templates of the documented routes, to tell "no such path" (404) from
+/// "no such method here" (405 with `Allow`).
+pub struct RouteTable {
+    routes: Vec<(Regex, Vec<Method>)>,
+}
+
+impl RouteTable {
+    pub fn from_openapi(doc: &utoipa::openapi::OpenApi) -> Self {
+        // `regex::escape` turns `{id}` into `\{id\}`; each such placeholder is one segment.
+        let placeholder = Regex::new(r"\\\{[^}]*\\\}").expect("static regex");
+        let routes = doc
+            .paths
+            .paths
+            .iter()
+            .filter_map(|(template, item)| {
+                let escaped = regex::escape(template);
+                let pattern = placeholder.replace_all(&escaped, "[^/]+");
+                let regex = Regex::new(&format!("^{pattern}/?$")).ok()?;
+                Some((regex, openapi::methods_of(item)))
+            })
+            .collect();
+        Self { routes }
+    }
+
+    /// The methods allowed on `path`, or `None` when no route has that path.
+    pub fn allowed(&self, path: &str) -> Option<Vec<Method>> {
+        let mut found: Option<Vec<Method>> = None;
+        for (regex, methods) in &self.routes {
+            if regex.is_match(path) {
+                let list = found.get_or_insert_with(Vec::new);
+                for m in methods {
+                    if !list.contains(m) {
+                        list.push(m.clone());
+                    }
+                }
+            }
+        }
+        found
+    }
+}
+
+async fn fallback(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    Err(match state.routes.allowed(req.path()) {
+        Some(methods) if !methods.contains(req.method()) => ApiError::MethodNotAllowed(
+            format!("{} is not allowed on {}", req.method(), req.path()),
+            methods.iter().map(ToString::to_string).collect(),
+        ),
+        _ => ApiError::NotFound(format!("no route for {}", req.path())),
+    })
+}

@@ -1,0 +1,43 @@
+//! Starting and stopping the HTTP server.
+
+use std::net::TcpListener;
+
+use actix_web::{web, HttpServer};
+
+use crate::config::Settings;
+use crate::db;
+use crate::router;
+use crate::state::{AppState, StartError};
+
+/// Applies pending migrations, off the async workers.
+pub async fn migrate(state: &AppState) -> Result<(), StartError> {
+    let pool = state.db.pool().clone();
+    web::block(move || {
+        let mut conn = pool.get().map_err(|e| e.to_string())?;
+        db::run_migrations(&mut conn)
+    })
+    .await
+    .map_err(|e| StartError::Database(e.to_string()))?
+    .map_err(StartError::Database)
+}
+
+/// Builds the state, migrates, and starts serving on `listener`. The returned server
+/// future runs until stopped; SIGTERM/SIGINT drain in-flight requests first.
+pub async fn start(
+    settings: Settings,
+    listener: TcpListener,
+) -> Result<(actix_web::dev::Server, web::Data<AppState>), StartError> {
+    let state = web::Data::new(AppState::new(settings)?);
+    migrate(&state).await?;
+    let workers = state.settings.workers;
+    let shutdown = state.settings.shutdown_timeout.as_secs();
+    let app_state = state.clone();
+    let server = HttpServer::new(move || router::app(app_state.clone()))
+        .workers(workers)
+        .shutdown_timeout(shutdown)
+        .max_connections(25_000)
+        .client_request_timeout(std::time::Duration::from_secs(30))
+        .listen(listener)?
+        .run();
+    Ok((server, state))
+}

@@ -1,0 +1,78 @@
+//! What every handler can reach: settings, the database, metrics, the route table.
+
+use std::sync::Arc;
+
+use crate::auth::passwords::PasswordHasher;
+use crate::auth::rate_limit::WindowLimiter;
+use crate::auth::tokens::TokenKeys;
+use crate::blocking::BoundedPool;
+use crate::config::Settings;
+use crate::db::{self, Db};
+use crate::files::storage::{BlobStore, DatabaseBlobs};
+use crate::ops::metrics::Metrics;
+use crate::router::{self, RouteTable};
+
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub db: Db,
+    pub metrics: Metrics,
+    pub http_metrics: actix_web_prom::PrometheusMetrics,
+    pub routes: RouteTable,
+    pub openapi_json: Arc<String>,
+    pub tokens: TokenKeys,
+    pub passwords: PasswordHasher,
+    pub limits: Limits,
+    /// Image decoding and thumbnailing.
+    pub images: BoundedPool,
+    pub blobs: Arc<dyn BlobStore>,
+}
+
+/// Abuse limits kept in this process.
+pub struct Limits {
+    pub login_account: WindowLimiter,
+    pub login_address: WindowLimiter,
+    pub registrations: WindowLimiter,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Metrics(String),
+    #[error("database: {0}")]
+    Database(String),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl AppState {
+    /// Builds the state without touching the database (the pool connects lazily).
+    pub fn new(settings: Settings) -> Result<Self, StartError> {
+        let doc = router::openapi();
+        let openapi_json = serde_json::to_string_pretty(&doc)
+            .map_err(|e| StartError::Metrics(format!("openapi: {e}")))?;
+        let metrics = Metrics::new().map_err(|e| StartError::Metrics(e.to_string()))?;
+        let http_metrics = metrics.http_middleware().map_err(StartError::Metrics)?;
+        let pool = db::build_pool(&settings);
+        let passwords = PasswordHasher::new(settings.bcrypt_cost).map_err(StartError::Metrics)?;
+        let window = settings.rate_limit_window;
+        let limits = Limits {
+            login_account: WindowLimiter::new(settings.login_failures_per_account, window),
+            login_address: WindowLimiter::new(settings.login_failures_per_address, window),
+            registrations: WindowLimiter::new(settings.registrations_per_address, window),
+        };
+        let tokens = TokenKeys::new(&settings.jwt_secret, settings.access_token_ttl);
+        Ok(Self {
+            db: Db::new(pool, settings.backend),
+            settings: Arc::new(settings),
+            metrics,
+            http_metrics,
+            routes: RouteTable::from_openapi(&doc),
+            openapi_json: Arc::new(openapi_json),
+            tokens,
+            passwords,
+            limits,
+            images: BoundedPool::per_core("image"),
+            blobs: Arc::new(DatabaseBlobs),
+        })
+    }
+}

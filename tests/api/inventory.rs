@@ -1,0 +1,610 @@
+use actix_web::http::Method;
+use chrono::{Duration, Utc};
+use serde_json::{json, Value};
+
+use crate::common::{Session, TestApp};
+
+fn day(offset: i64) -> String {
+    (Utc::now().date_naive() + Duration::days(offset)).to_string()
+}
+
+async fn item(app: &TestApp, s: &Session, body: Value) -> Value {
+    app.post("/api/v1/items", Some(&s.token), body)
+        .await
+        .ok(201)
+}
+
+async fn ledger_sum(app: &TestApp, s: &Session, id: i64) -> i64 {
+    let mut sum = 0;
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/v1/items/{id}/movements?limit=200&cursor={c}"),
+            None => format!("/api/v1/items/{id}/movements?limit=200"),
+        };
+        let page = app.get(&path, Some(&s.token)).await.ok(200);
+        for m in page["data"].as_array().expect("data") {
+            sum += m["delta"].as_i64().expect("delta");
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => return sum,
+        }
+    }
+}
+
+#[actix_web::test]
+async fn items_have_batches_and_a_ledger() {
+    let app = TestApp::spawn().await;
+    let w = app.worker("wendy").await;
+    let milk = item(
+        &app,
+        &w,
+        json!({"name": "Milk", "kind": "perishable", "size": "1", "unit": "l", "sku": "MILK-1",
+               "barcode": "4006381333931", "min_quantity": 5, "target_quantity": 20,
+               "quantity": 12, "expiry_date": day(10)}),
+    )
+    .await;
+    let id = milk["id"].as_i64().expect("id");
+    assert_eq!(milk["quantity"], 12);
+    assert_eq!(milk["available_quantity"], 12);
+    assert_eq!(milk["batches"].as_array().map(Vec::len), Some(1));
+    assert_eq!(milk["expiry_date"], day(10));
+
+    // A perishable batch needs an expiry date; a past one is allowed.
+    app.post(
+        &format!("/api/v1/items/{id}/batches"),
+        Some(&w.token),
+        json!({"quantity": 3}),
+    )
+    .await
+    .problem(422);
+    let old = app
+        .post(
+            &format!("/api/v1/items/{id}/batches"),
+            Some(&w.token),
+            json!({"quantity": 3, "expiry_date": day(-2), "lot_code": "L-OLD"}),
+        )
+        .await
+        .ok(201);
+    assert_eq!(old["expired"], true);
+    let got = app
+        .get(&format!("/api/v1/items/{id}"), Some(&w.token))
+        .await
+        .ok(200);
+    assert_eq!(got["quantity"], 15);
+    assert_eq!(got["available_quantity"], 12);
+    assert_eq!(got["expired_quantity"], 3);
+    assert_eq!(got["expiry_date"], day(-2));
+    assert_eq!(ledger_sum(&app, &w, id).await, 15);
+
+    let expired = app
+        .get("/api/v1/items/expired", Some(&w.token))
+        .await
+        .ok(200);
+    let rows = expired["data"].as_array().expect("data");
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["name"], "Milk");
+    assert_eq!(rows[0]["quantity"], 3);
+    assert_eq!(rows[0]["expiry_date"], day(-2));
+
+    // Duplicates and bad values.
+    item(&app, &w, json!({"name": "Other", "kind": "non_perishable"})).await;
+    app.post(
+        "/api/v1/items",
+        Some(&w.token),
+        json!({"name": "Dup", "kind": "non_perishable", "barcode": "4006381333931"}),
+    )
+    .await
+    .problem(409);
+    app.post(
+        "/api/v1/items",
+        Some(&w.token),
+        json!({"name": "Dup", "kind": "non_perishable", "sku": "MILK-1"}),
+    )
+    .await
+    .problem(409);
+    let bad = app
+        .post(
+            "/api/v1/items",
+            Some(&w.token),
+            json!({"name": "", "kind": "perishable", "min_quantity": -1, "quantity": 5}),
+        )
+        .await
+        .problem(422);
+    assert!(
+        bad["errors"]["name"].is_array() && bad["errors"]["min_quantity"].is_array(),
+        "{bad}"
+    );
+    app.post(
+        "/api/v1/items",
+        Some(&w.token),
+        json!({"name": "X", "kind": "gas"}),
+    )
+    .await
+    .problem(422);
+}
+
+#[actix_web::test]
+async fn removals_take_the_earliest_expiry_first_across_batches() {
+    let app = TestApp::spawn().await;
+    let w = app.worker("wally").await;
+    let it = item(
+        &app,
+        &w,
+        json!({"name": "Yogurt", "kind": "perishable", "quantity": 4, "expiry_date": day(9)}),
+    )
+    .await;
+    let id = it["id"].as_i64().expect("id");
+    let early = app
+        .post(
+            &format!("/api/v1/items/{id}/batches"),
+            Some(&w.token),
+            json!({"quantity": 3, "expiry_date": day(2)}),
+        )
+        .await
+        .ok(201);
+    let mid = app
+        .post(
+            &format!("/api/v1/items/{id}/batches"),
+            Some(&w.token),
+            json!({"quantity": 5, "expiry_date": day(5)}),
+        )
+        .await
+        .ok(201);
+
+    let out = app
+        .post(
+            &format!("/api/v1/items/{id}/adjustments"),
+            Some(&w.token),
+            json!({"delta": -6, "reason": "consume", "note": "breakfast"}),
+        )
+        .await
+        .ok(201);
+    let moves = out["movements"].as_array().expect("movements");
+    assert_eq!(moves.len(), 2);
+    assert_eq!(moves[0]["batch_id"], early["id"]);
+    assert_eq!(moves[0]["delta"], -3);
+    assert_eq!(moves[1]["batch_id"], mid["id"]);
+    assert_eq!(moves[1]["delta"], -3);
+    assert_eq!(moves[1]["quantity_after"], 6);
+    let batches = out["item"]["batches"].as_array().expect("batches");
+    let quantities: Vec<_> = batches
+        .iter()
+        .map(|b| b["quantity"].as_i64().unwrap_or(-1))
+        .collect();
+    assert_eq!(quantities, [2, 4]);
+
+    // Too much: 409, nothing changes.
+    app.post(
+        &format!("/api/v1/items/{id}/adjustments"),
+        Some(&w.token),
+        json!({"delta": -7, "reason": "waste"}),
+    )
+    .await
+    .problem(409);
+    let after = app
+        .get(&format!("/api/v1/items/{id}"), Some(&w.token))
+        .await
+        .ok(200);
+    assert_eq!(after["quantity"], 6);
+    assert_eq!(ledger_sum(&app, &w, id).await, 6);
+
+    // Reasons must fit the sign; a named batch is used as named.
+    app.post(
+        &format!("/api/v1/items/{id}/adjustments"),
+        Some(&w.token),
+        json!({"delta": 2, "reason": "consume"}),
+    )
+    .await
+    .problem(422);
+    app.post(
+        &format!("/api/v1/items/{id}/adjustments"),
+        Some(&w.token),
+        json!({"delta": 0, "reason": "correction"}),
+    )
+    .await
+    .problem(422);
+    let named = app
+        .post(
+            &format!("/api/v1/items/{id}/adjustments"),
+            Some(&w.token),
+            json!({"delta": 1, "reason": "correction", "batch_id": mid["id"]}),
+        )
+        .await
+        .ok(201);
+    assert_eq!(named["item"]["quantity"], 7);
+    app.post(
+        "/api/v1/items/9999/adjustments",
+        Some(&w.token),
+        json!({"delta": -1, "reason": "consume"}),
+    )
+    .await
+    .problem(404);
+}
+
+#[actix_web::test]
+async fn concurrent_removals_never_lose_an_update_or_go_negative() {
+    let app = TestApp::spawn().await;
+    let w = app.worker("wilma").await;
+    let it = item(
+        &app,
+        &w,
+        json!({"name": "Bolts", "kind": "non_perishable", "quantity": 30}),
+    )
+    .await;
+    let id = it["id"].as_i64().expect("id");
+    let path = format!("/api/v1/items/{id}/adjustments");
+    let calls = (0..50).map(|_| {
+        app.post(
+            &path,
+            Some(&w.token),
+            json!({"delta": -1, "reason": "consume"}),
+        )
+    });
+    let results = futures::future::join_all(calls).await;
+    let ok = results.iter().filter(|r| r.status == 201).count();
+    let conflict = results.iter().filter(|r| r.status == 409).count();
+    assert_eq!(
+        (ok, conflict),
+        (30, 20),
+        "{:?}",
+        results.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    let after = app
+        .get(&format!("/api/v1/items/{id}"), Some(&w.token))
+        .await
+        .ok(200);
+    assert_eq!(after["quantity"], 0);
+    assert_eq!(ledger_sum(&app, &w, id).await, 0);
+}
+
+#[actix_web::test]
+async fn list_filters_sorts_and_hides_staff_fields_from_customers() {
+    let app = TestApp::spawn().await;
+    let w = app.worker("will").await;
+    let c = app.customer("cora").await;
+    item(&app, &w, json!({"name": "Apples", "kind": "perishable", "quantity": 10, "expiry_date": day(3), "min_quantity": 2})).await;
+    item(&app, &w, json!({"name": "bread", "kind": "perishable", "quantity": 2, "expiry_date": day(-1), "min_quantity": 1})).await;
+    item(&app, &w, json!({"name": "Candles", "kind": "non_perishable", "quantity": 1, "min_quantity": 4, "barcode": "123456"})).await;
+    item(
+        &app,
+        &w,
+        json!({"name": "Dates", "kind": "perishable", "quantity": 8, "expiry_date": day(30)}),
+    )
+    .await;
+    item(
+        &app,
+        &w,
+        json!({"name": "Empty shelf", "kind": "non_perishable"}),
+    )
+    .await;
+
+    let names = |v: &Value| -> Vec<String> {
+        v["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .map(|i| i["name"].as_str().unwrap_or("").to_owned())
+            .collect()
+    };
+    let t = Some(w.token.as_str());
+    assert_eq!(
+        names(&app.get("/api/v1/items", t).await.ok(200)),
+        ["Apples", "bread", "Candles", "Dates", "Empty shelf"]
+    );
+    assert_eq!(
+        names(&app.get("/api/v1/items?sort=-quantity", t).await.ok(200))[0],
+        "Apples"
+    );
+    assert_eq!(
+        names(&app.get("/api/v1/items?sort=expiry_date", t).await.ok(200)),
+        ["bread", "Apples", "Dates", "Candles", "Empty shelf"]
+    );
+    assert_eq!(
+        names(&app.get("/api/v1/items?expired=true", t).await.ok(200)),
+        ["bread"]
+    );
+    assert_eq!(
+        names(
+            &app.get("/api/v1/items?expiring_within_days=7", t)
+                .await
+                .ok(200)
+        ),
+        ["Apples"]
+    );
+    // bread: 2 on hand but expired, so 0 available ≤ 1; Candles 1 ≤ 4; Empty 0 ≤ 0.
+    assert_eq!(
+        names(&app.get("/api/v1/items?low_stock=true", t).await.ok(200)),
+        ["bread", "Candles", "Empty shelf"]
+    );
+    assert_eq!(
+        names(
+            &app.get("/api/v1/items?kind=non_perishable", t)
+                .await
+                .ok(200)
+        ),
+        ["Candles", "Empty shelf"]
+    );
+    assert_eq!(
+        names(&app.get("/api/v1/items?barcode=123456", t).await.ok(200)),
+        ["Candles"]
+    );
+    assert_eq!(
+        names(&app.get("/api/v1/items?q=APP", t).await.ok(200)),
+        ["Apples"]
+    );
+    app.get("/api/v1/items?sort=colour", t).await.problem(400);
+    app.get("/api/v1/items?expiring_within_days=x", t)
+        .await
+        .problem(400);
+
+    let seen = app.get("/api/v1/items", Some(&c.token)).await.ok(200);
+    assert_eq!(names(&seen), ["Apples", "Candles", "Dates"]);
+    for i in seen["data"].as_array().expect("data") {
+        for hidden in [
+            "min_quantity",
+            "target_quantity",
+            "sku",
+            "batches",
+            "expired_quantity",
+        ] {
+            assert!(i.get(hidden).is_none(), "{hidden} shown to a customer: {i}");
+        }
+    }
+    let bread_id = app.get("/api/v1/items?q=bread", t).await.ok(200)["data"][0]["id"]
+        .as_i64()
+        .expect("id");
+    app.get(&format!("/api/v1/items/{bread_id}"), Some(&c.token))
+        .await
+        .problem(404);
+    app.post(
+        "/api/v1/items",
+        Some(&c.token),
+        json!({"name": "Mine", "kind": "non_perishable"}),
+    )
+    .await
+    .problem(403);
+    app.get("/api/v1/items/expired", Some(&c.token))
+        .await
+        .problem(403);
+    app.get(
+        &format!("/api/v1/items/{bread_id}/movements"),
+        Some(&c.token),
+    )
+    .await
+    .problem(403);
+}
+
+#[actix_web::test]
+async fn pagination_is_stable_while_items_are_added() {
+    let app = TestApp::spawn().await;
+    let w = app.worker("wade").await;
+    for i in 0..9 {
+        item(
+            &app,
+            &w,
+            json!({"name": format!("item {i:02}"), "kind": "non_perishable"}),
+        )
+        .await;
+    }
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut added = 0;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/v1/items?limit=4&cursor={c}"),
+            None => "/api/v1/items?limit=4".to_owned(),
+        };
+        let page = app.get(&path, Some(&w.token)).await.ok(200);
+        for i in page["data"].as_array().expect("data") {
+            seen.push(i["name"].as_str().unwrap_or("").to_owned());
+        }
+        // Insert between pages, before and after the cursor.
+        item(
+            &app,
+            &w,
+            json!({"name": format!("a new {added}"), "kind": "non_perishable"}),
+        )
+        .await;
+        item(
+            &app,
+            &w,
+            json!({"name": format!("z new {added}"), "kind": "non_perishable"}),
+        )
+        .await;
+        added += 1;
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    let originals: Vec<_> = seen
+        .iter()
+        .filter(|n| n.starts_with("item"))
+        .cloned()
+        .collect();
+    let expected: Vec<_> = (0..9).map(|i| format!("item {i:02}")).collect();
+    assert_eq!(originals, expected, "every item once, in order: {seen:?}");
+    let mut dedup = seen.clone();
+    dedup.dedup();
+    assert_eq!(dedup.len(), seen.len());
+}
+
+#[actix_web::test]
+async fn if_match_guards_concurrent_edits() {
+    let app = TestApp::spawn().await;
+    let w = app.worker("wren").await;
+    let it = item(&app, &w, json!({"name": "Tea", "kind": "non_perishable"})).await;
+    let id = it["id"].as_i64().expect("id");
+    let res = app
+        .get(&format!("/api/v1/items/{id}"), Some(&w.token))
+        .await;
+    let etag = res.header("etag").expect("ETag");
+    let app = &app;
+    let patch = |tag: &str, body: Value| {
+        let req = app
+            .request(Method::PATCH, &format!("/api/v1/items/{id}"))
+            .bearer_auth(&w.token)
+            .insert_header(("If-Match", tag.to_owned()));
+        async move { app.send(req, Some(&body)).await }
+    };
+    let first = patch(&etag, json!({"name": "Green tea"}));
+    let first = first.await;
+    first.ok(200);
+    let new_tag = first.header("etag").expect("new ETag");
+    assert_ne!(new_tag, etag);
+    // The second editor still holds the old tag.
+    patch(&etag, json!({"name": "Black tea"}))
+        .await
+        .problem(412);
+    let now = app
+        .get(&format!("/api/v1/items/{id}"), Some(&w.token))
+        .await
+        .ok(200);
+    assert_eq!(now["name"], "Green tea");
+    patch(&new_tag, json!({"description": "loose leaf", "size": null}))
+        .await
+        .ok(200);
+    app.patch(
+        &format!("/api/v1/items/{id}"),
+        Some(&w.token),
+        json!({"min_quantity": 3}),
+    )
+    .await
+    .ok(200);
+    app.patch(
+        &format!("/api/v1/items/{id}"),
+        Some(&w.token),
+        json!({"min_quantity": 5, "target_quantity": 4}),
+    )
+    .await
+    .problem(422);
+}
+
+#[actix_web::test]
+async fn csv_round_trip_and_all_or_nothing_import() {
+    let source = TestApp::spawn().await;
+    let w = source.worker("wanda").await;
+    item(&source, &w, json!({"name": "Milk, whole", "kind": "perishable", "sku": "M1", "quantity": 5, "expiry_date": day(4), "min_quantity": 2, "target_quantity": 9, "barcode": "111"})).await;
+    let m1 = source
+        .get("/api/v1/items?q=milk", Some(&w.token))
+        .await
+        .ok(200)["data"][0]["id"]
+        .as_i64()
+        .expect("id");
+    source
+        .post(
+            &format!("/api/v1/items/{m1}/batches"),
+            Some(&w.token),
+            json!({"quantity": 2, "expiry_date": day(8), "lot_code": "B"}),
+        )
+        .await
+        .ok(201);
+    item(&source, &w, json!({"name": "Soap \"lavender\"", "kind": "non_perishable", "sku": "S1", "quantity": 7, "description": "line one\nline two"})).await;
+    item(&source, &w, json!({"name": "Nothing yet", "kind": "non_perishable", "sku": "N1", "expiry_warning_days": 3})).await;
+    let export = source.get("/api/v1/items/export.csv", Some(&w.token)).await;
+    assert_eq!(export.status, 200);
+    assert!(export
+        .header("content-type")
+        .unwrap_or_default()
+        .starts_with("text/csv"));
+    let csv = export.body.clone();
+
+    let target = TestApp::spawn().await;
+    let tw = target.worker("wilbur").await;
+    let import = |body: Vec<u8>| {
+        let req = target
+            .request(Method::POST, "/api/v1/items/import")
+            .bearer_auth(&tw.token)
+            .content_type("text/csv");
+        target.send_bytes(req, body)
+    };
+    let summary = import(csv.clone()).await.ok(200);
+    assert_eq!(summary["created"], 3);
+    let strip = |v: Value| -> Vec<Value> {
+        let mut rows: Vec<Value> = v["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .map(|i| {
+                json!([
+                    i["sku"],
+                    i["name"],
+                    i["kind"],
+                    i["barcode"],
+                    i["description"],
+                    i["min_quantity"],
+                    i["target_quantity"],
+                    i["expiry_warning_days"],
+                    i["quantity"],
+                    i["expiry_date"]
+                ])
+            })
+            .collect();
+        rows.sort_by_key(|r| r[0].to_string());
+        rows
+    };
+    let before = strip(source.get("/api/v1/items", Some(&w.token)).await.ok(200));
+    let after = strip(target.get("/api/v1/items", Some(&tw.token)).await.ok(200));
+    assert_eq!(before, after);
+    // Batches came across one by one.
+    let again = target
+        .get("/api/v1/items/export.csv", Some(&tw.token))
+        .await;
+    assert_eq!(
+        String::from_utf8_lossy(&again.body),
+        String::from_utf8_lossy(&csv)
+    );
+    // Importing the same file twice changes nothing.
+    let twice = import(csv.clone()).await.ok(200);
+    assert_eq!(twice["created"], 0);
+    assert_eq!(twice["batches"], 0);
+
+    // One bad row: 422 naming its line, and nothing from the file is applied.
+    let bad = "sku,name,kind,quantity,expiry_date\nNEW1,Fresh thing,perishable,3,2030-01-01\nNEW2,Broken,perishable,2,\nNEW3,Other,liquid,1,\n";
+    let res = import(bad.as_bytes().to_vec()).await.problem(422);
+    assert!(res["errors"]["line 3"].is_array(), "{res}");
+    assert!(res["errors"]["line 4"].is_array(), "{res}");
+    assert!(res["errors"].get("line 2").is_none(), "{res}");
+    let none = target
+        .get("/api/v1/items?q=fresh", Some(&tw.token))
+        .await
+        .ok(200);
+    assert_eq!(none["data"].as_array().map(Vec::len), Some(0));
+    let unknown = import(b"sku,name,kind,colour\nA,B,perishable,red\n".to_vec())
+        .await
+        .problem(422);
+    assert!(unknown["errors"]["line 1"].is_array());
+    let req = target
+        .request(Method::POST, "/api/v1/items/import")
+        .bearer_auth(&tw.token)
+        .content_type("application/json");
+    target.send_bytes(req, b"{}".to_vec()).await.problem(415);
+}
+
+#[actix_web::test]
+async fn only_the_owner_deletes_items() {
+    let app = TestApp::spawn().await;
+    let o = app.owner("oona").await;
+    let w = app.worker("walid").await;
+    let it = item(
+        &app,
+        &w,
+        json!({"name": "Gone", "kind": "non_perishable", "quantity": 2}),
+    )
+    .await;
+    let id = it["id"].as_i64().expect("id");
+    app.delete(&format!("/api/v1/items/{id}"), Some(&w.token))
+        .await
+        .problem(403);
+    app.delete(&format!("/api/v1/items/{id}"), Some(&o.token))
+        .await
+        .ok(204);
+    app.get(&format!("/api/v1/items/{id}"), Some(&o.token))
+        .await
+        .problem(404);
+    app.delete(&format!("/api/v1/items/{id}"), Some(&o.token))
+        .await
+        .problem(404);
+}

@@ -1,0 +1,9 @@
+//! Black-box tests over real HTTP, on SQLite by default and on PostgreSQL when
+//! `TEST_DATABASE_URL` is set. One binary, so the suite links once.
+
+mod common;
+mod files;
+mod foundation;
+mod identity;
+mod inventory;
+mod replenishment;
