@@ -51,12 +51,10 @@ pub async fn request_context(
     let started = Instant::now();
     let id = request_id_from(&req);
     req.extensions_mut().insert(RequestId(id.clone()));
-    let span = tracing::info_span!(
-        "request",
-        request_id = %id,
-        method = %req.method(),
-        path = %req.path(),
-    );
+    let method = req.method().clone();
+    let path = req.path().to_owned();
+    // Logs written while handling the request carry its id through this span.
+    let span = tracing::info_span!("request", request_id = %id);
     // Inner layers answer errors as responses (so they get ids and logs here); an `Err`
     // that still escapes is rendered by actix from its own `ResponseError`.
     let response = match next.call(req).instrument(span.clone()).await {
@@ -70,15 +68,15 @@ pub async fn request_context(
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(X_REQUEST_ID, value);
     }
+    // The access line carries its own fields (not only the span's) so that every log
+    // format shows the request id at top level.
     let status = response.status().as_u16();
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-    span.in_scope(|| {
-        if status >= 500 {
-            tracing::warn!(status, elapsed_ms, "request failed");
-        } else {
-            tracing::info!(status, elapsed_ms, "request");
-        }
-    });
+    if status >= 500 {
+        tracing::warn!(request_id = %id, %method, %path, status, elapsed_ms, "request failed");
+    } else {
+        tracing::info!(request_id = %id, %method, %path, status, elapsed_ms, "request");
+    }
     Ok(response)
 }
 
