@@ -5,6 +5,15 @@ use actix_web::{web, HttpRequest};
 
 use crate::error::ApiError;
 
+/// The request's media type, lower-cased ("" when absent).
+pub fn content_type(req: &HttpRequest) -> String {
+    req.headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase()
+}
+
 pub fn json_config(limit: usize) -> web::JsonConfig {
     web::JsonConfig::default()
         .limit(limit)

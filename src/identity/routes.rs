@@ -50,12 +50,7 @@ pub async fn register(
 
 /// Parses a login as JSON `{login,password}` or as an OAuth2 password form.
 fn parse_login(req: &HttpRequest, body: &[u8]) -> ApiResult<(String, String)> {
-    let content_type = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
+    let content_type = crate::extract::content_type(req);
     if content_type.starts_with("application/json") {
         let creds: LoginRequest = serde_json::from_slice(body).map_err(|e| {
             if e.is_data() {

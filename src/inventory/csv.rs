@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use actix_web::http::header;
 use actix_web::web::Bytes;
 use actix_web::HttpRequest;
 use chrono::NaiveDate;
@@ -116,12 +115,7 @@ pub fn export_stream(state: Arc<AppState>) -> impl Stream<Item = Result<Bytes, A
 }
 
 pub fn require_csv(req: &HttpRequest) -> ApiResult<()> {
-    let content_type = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
+    let content_type = crate::extract::content_type(req);
     if ["text/csv", "application/csv", "text/plain"]
         .iter()
         .any(|t| content_type.starts_with(t))

@@ -212,16 +212,21 @@ pub async fn list(
     ))
 }
 
-/// One item and its batches (staff), as of now.
-pub async fn staff_item(state: &AppState, id: i64) -> ApiResult<ItemOut> {
-    let rules = ExpiryRules::now(state);
-    let (row, batches) = state
+/// An item with its stocked batches, or 404.
+async fn load_item(state: &AppState, id: i64) -> ApiResult<(ItemRow, Vec<BatchRow>)> {
+    state
         .db
         .run(move |conn| {
             let row = repo::find_item(conn, id).or_not_found(format!("item {id}"))?;
             Ok((row, repo::stocked_batches(conn, id)?))
         })
-        .await?;
+        .await
+}
+
+/// One item and its batches (staff), as of now.
+pub async fn staff_item(state: &AppState, id: i64) -> ApiResult<ItemOut> {
+    let rules = ExpiryRules::now(state);
+    let (row, batches) = load_item(state, id).await?;
     Ok(staff_view(&rules, row, &batches, true))
 }
 
@@ -232,13 +237,7 @@ pub async fn get(state: &AppState, principal: &Principal, id: i64) -> ApiResult<
             .map(|i| ItemView::Staff(Box::new(i)));
     }
     let rules = ExpiryRules::now(state);
-    let (row, batches) = state
-        .db
-        .run(move |conn| {
-            let row = repo::find_item(conn, id).or_not_found(format!("item {id}"))?;
-            Ok((row, repo::stocked_batches(conn, id)?))
-        })
-        .await?;
+    let (row, batches) = load_item(state, id).await?;
     let view = customer_view(&rules, row, &batches);
     // Customers see only what is in stock and not expired.
     if view.quantity == 0 {

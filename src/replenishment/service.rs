@@ -268,6 +268,27 @@ pub async fn fulfil(state: &AppState, principal: &Principal, id: i64) -> ApiResu
     get(state, principal, id).await
 }
 
+/// Moves a pending request to `to` in a transaction of its own; 404/409 explain a miss.
+/// `customer` restricts it to the requesting customer.
+async fn settle(
+    state: &AppState,
+    id: i64,
+    to: RequestStatus,
+    by: i64,
+    reason: Option<String>,
+    customer: Option<i64>,
+) -> ApiResult<()> {
+    state
+        .db
+        .transaction(move |conn| {
+            if !repo::decide(conn, id, to, by, reason.as_deref(), customer)? {
+                return Err(not_pending(conn, id, customer));
+            }
+            Ok(())
+        })
+        .await
+}
+
 pub async fn reject(
     state: &AppState,
     principal: &Principal,
@@ -276,43 +297,21 @@ pub async fn reject(
 ) -> ApiResult<RequestOut> {
     rejection.validate()?;
     let by = principal.user_id;
-    state
-        .db
-        .transaction(move |conn| {
-            if !repo::decide(
-                conn,
-                id,
-                RequestStatus::Rejected,
-                by,
-                rejection.reason.as_deref(),
-                None,
-            )? {
-                return Err(not_pending(conn, id, None));
-            }
-            Ok(())
-        })
-        .await?;
+    settle(
+        state,
+        id,
+        RequestStatus::Rejected,
+        by,
+        rejection.reason,
+        None,
+    )
+    .await?;
     get(state, principal, id).await
 }
 
 /// The requesting customer withdraws a pending request; anyone else's is 404.
 pub async fn cancel(state: &AppState, principal: &Principal, id: i64) -> ApiResult<RequestOut> {
-    let customer = principal.user_id;
-    state
-        .db
-        .transaction(move |conn| {
-            if !repo::decide(
-                conn,
-                id,
-                RequestStatus::Cancelled,
-                customer,
-                None,
-                Some(customer),
-            )? {
-                return Err(not_pending(conn, id, Some(customer)));
-            }
-            Ok(())
-        })
-        .await?;
+    let me = principal.user_id;
+    settle(state, id, RequestStatus::Cancelled, me, None, Some(me)).await?;
     get(state, principal, id).await
 }

@@ -2,7 +2,7 @@ use actix_web::http::Method;
 use base64::Engine;
 use serde_json::{json, Value};
 
-use crate::common::{TestApp, PASSWORD};
+use crate::common::{TestApp, TestResponse, PASSWORD};
 
 fn b64(v: &Value) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
@@ -15,6 +15,15 @@ fn sign(claims: &Value, secret: &str) -> String {
         &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
     )
     .expect("sign")
+}
+
+async fn set_role(app: &TestApp, token: &str, user_id: i64, role: &str) -> TestResponse {
+    app.patch(
+        &format!("/api/v1/users/{user_id}/role"),
+        Some(token),
+        json!({ "role": role }),
+    )
+    .await
 }
 
 const SECRET: &str = "test-secret-that-is-at-least-32-bytes-long";
@@ -348,43 +357,21 @@ async fn roles_change_at_once_and_the_last_owner_stays() {
     assert_eq!(promoted["role"], "worker");
     // The same token now carries the new role.
     app.get("/api/v1/customers", Some(&s.token)).await.ok(200);
-    app.patch(
-        &format!("/api/v1/users/{}/role", s.id),
-        Some(&owner.token),
-        json!({"role": "king"}),
-    )
-    .await
-    .problem(422);
+    set_role(&app, &owner.token, s.id, "king")
+        .await
+        .problem(422);
 
     // The only owner cannot step down; with a second owner, one can.
-    app.patch(
-        &format!("/api/v1/users/{}/role", owner.id),
-        Some(&owner.token),
-        json!({"role": "worker"}),
-    )
-    .await
-    .problem(409);
-    app.patch(
-        &format!("/api/v1/users/{}/role", s.id),
-        Some(&owner.token),
-        json!({"role": "owner"}),
-    )
-    .await
-    .ok(200);
-    app.patch(
-        &format!("/api/v1/users/{}/role", owner.id),
-        Some(&owner.token),
-        json!({"role": "worker"}),
-    )
-    .await
-    .ok(200);
-    app.patch(
-        &format!("/api/v1/users/{}/role", s.id),
-        Some(&s.token),
-        json!({"role": "customer"}),
-    )
-    .await
-    .problem(409);
+    set_role(&app, &owner.token, owner.id, "worker")
+        .await
+        .problem(409);
+    set_role(&app, &owner.token, s.id, "owner").await.ok(200);
+    set_role(&app, &owner.token, owner.id, "worker")
+        .await
+        .ok(200);
+    set_role(&app, &s.token, s.id, "customer")
+        .await
+        .problem(409);
     let owners = app
         .get("/api/v1/users?role=owner", Some(&s.token))
         .await
@@ -518,22 +505,15 @@ async fn customers_are_searchable_sortable_and_paginated() {
     assert_eq!(none["data"].as_array().map(Vec::len), Some(0));
 
     // Two at a time, every customer exactly once.
-    let mut seen = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let path = match &cursor {
-            Some(c) => format!("/api/v1/customers?sort=username&limit=2&cursor={c}"),
-            None => "/api/v1/customers?sort=username&limit=2".to_owned(),
-        };
-        let page = app.get(&path, Some(&owner.token)).await.ok(200);
-        for u in page["data"].as_array().expect("data") {
-            seen.push(u["username"].as_str().unwrap_or("").to_owned());
-        }
-        match page["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_owned()),
-            None => break,
-        }
-    }
+    let seen: Vec<_> = app
+        .all_pages(
+            "/api/v1/customers?sort=username&limit=2",
+            Some(&owner.token),
+        )
+        .await
+        .iter()
+        .map(|u| u["username"].as_str().unwrap_or("").to_owned())
+        .collect();
     assert_eq!(seen, ["adam", "bella", "mike", "Nora", "zoe"]);
     app.get("/api/v1/customers?sort=price", Some(&owner.token))
         .await

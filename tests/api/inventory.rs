@@ -14,25 +14,6 @@ async fn item(app: &TestApp, s: &Session, body: Value) -> Value {
         .ok(201)
 }
 
-async fn ledger_sum(app: &TestApp, s: &Session, id: i64) -> i64 {
-    let mut sum = 0;
-    let mut cursor: Option<String> = None;
-    loop {
-        let path = match &cursor {
-            Some(c) => format!("/api/v1/items/{id}/movements?limit=200&cursor={c}"),
-            None => format!("/api/v1/items/{id}/movements?limit=200"),
-        };
-        let page = app.get(&path, Some(&s.token)).await.ok(200);
-        for m in page["data"].as_array().expect("data") {
-            sum += m["delta"].as_i64().expect("delta");
-        }
-        match page["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_owned()),
-            None => return sum,
-        }
-    }
-}
-
 #[actix_web::test]
 async fn items_have_batches_and_a_ledger() {
     let app = TestApp::spawn().await;
@@ -76,7 +57,7 @@ async fn items_have_batches_and_a_ledger() {
     assert_eq!(got["available_quantity"], 12);
     assert_eq!(got["expired_quantity"], 3);
     assert_eq!(got["expiry_date"], day(-2));
-    assert_eq!(ledger_sum(&app, &w, id).await, 15);
+    assert_eq!(app.ledger_sum(&w.token, id).await, 15);
 
     let expired = app
         .get("/api/v1/items/expired", Some(&w.token))
@@ -188,7 +169,7 @@ async fn removals_take_the_earliest_expiry_first_across_batches() {
         .await
         .ok(200);
     assert_eq!(after["quantity"], 6);
-    assert_eq!(ledger_sum(&app, &w, id).await, 6);
+    assert_eq!(app.ledger_sum(&w.token, id).await, 6);
 
     // Reasons must fit the sign; a named batch is used as named.
     app.post(
@@ -256,7 +237,7 @@ async fn concurrent_removals_never_lose_an_update_or_go_negative() {
         .await
         .ok(200);
     assert_eq!(after["quantity"], 0);
-    assert_eq!(ledger_sum(&app, &w, id).await, 0);
+    assert_eq!(app.ledger_sum(&w.token, id).await, 0);
 }
 
 #[actix_web::test]

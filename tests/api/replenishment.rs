@@ -520,23 +520,7 @@ async fn oversell(apps: &[&TestApp]) {
         .await
         .ok(200);
     assert_eq!(it["quantity"], 0);
-    let mut ledger = 0;
-    let mut cursor: Option<String> = None;
-    loop {
-        let path = match &cursor {
-            Some(c) => format!("/api/v1/items/{item}/movements?limit=200&cursor={c}"),
-            None => format!("/api/v1/items/{item}/movements?limit=200"),
-        };
-        let page = first.get(&path, Some(&owner.token)).await.ok(200);
-        ledger += data(&page)
-            .iter()
-            .map(|m| m["delta"].as_i64().unwrap_or(0))
-            .sum::<i64>();
-        match page["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_owned()),
-            None => break,
-        }
-    }
+    let ledger = first.ledger_sum(&owner.token, item).await;
     assert_eq!(ledger, 0);
     let mut held = 0;
     for c in &customers {

@@ -303,6 +303,38 @@ impl TestApp {
         self.call(Method::DELETE, path, token, None).await
     }
 
+    /// Every element of a paginated list, following `next_cursor` page by page.
+    pub async fn all_pages(&self, path: &str, token: Option<&str>) -> Vec<Value> {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let mut all = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..10_000 {
+            let url = match &cursor {
+                Some(c) => format!("{path}{sep}cursor={c}"),
+                None => path.to_owned(),
+            };
+            let page = self.get(&url, token).await.ok(200);
+            all.extend(page["data"].as_array().cloned().unwrap_or_default());
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_owned()),
+                None => return all,
+            }
+        }
+        panic!("{path}: more than 10,000 pages");
+    }
+
+    /// The sum of an item's stock ledger.
+    pub async fn ledger_sum(&self, token: &str, item_id: i64) -> i64 {
+        self.all_pages(
+            &format!("/api/v1/items/{item_id}/movements?limit=200"),
+            Some(token),
+        )
+        .await
+        .iter()
+        .map(|m| m["delta"].as_i64().expect("delta"))
+        .sum()
+    }
+
     pub async fn register(&self, username: &str) -> Value {
         self.post(
             "/api/v1/auth/register",
