@@ -138,7 +138,14 @@ impl TestAppBuilder {
         .collect();
         env.extend(self.env);
         let settings = Settings::from_source(&env).expect("test settings are valid");
-        stockroom::telemetry::init_logging(settings.log_format);
+        // Server logs go through the test writer, so each test shows only its own.
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+            )
+            .try_init();
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
         let port = listener.local_addr().expect("local addr").port();
         let (server, state) = if self.skip_migrations {
