@@ -69,6 +69,8 @@ pub struct Settings {
     pub rate_limit_window: Duration,
     pub workers: usize,
     pub shutdown_timeout: Duration,
+    /// When set, `/metrics` is served only on this address (keep it private).
+    pub metrics_bind: Option<SocketAddr>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -339,6 +341,15 @@ impl Settings {
                 30,
                 0..=3600,
             )?),
+            metrics_bind: match src.get("STOCKROOM_METRICS_BIND") {
+                None => None,
+                Some(raw) => Some(raw.parse().map_err(|e| {
+                    ConfigError::new(
+                        "STOCKROOM_METRICS_BIND",
+                        format!("{raw:?}: {e} (want host:port)"),
+                    )
+                })?),
+            },
         })
     }
 }

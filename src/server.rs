@@ -24,20 +24,32 @@ pub async fn migrate(state: &AppState) -> Result<(), StartError> {
 /// Builds the state, migrates, and starts serving on `listener`. The returned server
 /// future runs until stopped; SIGTERM/SIGINT drain in-flight requests first.
 pub async fn start(
-    settings: Settings,
+    mut settings: Settings,
     listener: TcpListener,
 ) -> Result<(actix_web::dev::Server, web::Data<AppState>), StartError> {
+    // A separate metrics address is bound first so the state knows the real port.
+    let metrics_listener = match settings.metrics_bind {
+        Some(addr) => {
+            let l = TcpListener::bind(addr)?;
+            settings.metrics_bind = Some(l.local_addr()?);
+            Some(l)
+        }
+        None => None,
+    };
     let state = web::Data::new(AppState::new(settings)?);
     migrate(&state).await?;
     let workers = state.settings.workers;
     let shutdown = state.settings.shutdown_timeout.as_secs();
     let app_state = state.clone();
-    let server = HttpServer::new(move || router::app(app_state.clone()))
+    let mut server = HttpServer::new(move || router::app(app_state.clone()))
         .workers(workers)
         .shutdown_timeout(shutdown)
         .max_connections(25_000)
         .client_request_timeout(std::time::Duration::from_secs(30))
-        .listen(listener)?
-        .run();
+        .listen(listener)?;
+    if let Some(l) = metrics_listener {
+        server = server.listen(l)?;
+    }
+    let server = server.run();
     Ok((server, state))
 }

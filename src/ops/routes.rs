@@ -1,4 +1,4 @@
-use actix_web::{get, web, HttpResponse};
+use actix_web::{get, web, HttpRequest, HttpResponse};
 use diesel::connection::SimpleConnection;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -43,13 +43,22 @@ pub async fn readyz(state: web::Data<AppState>) -> ApiResult<web::Json<Status>> 
     Ok(web::Json(Status { status: "ready" }))
 }
 
-/// Prometheus metrics in the text exposition format.
+/// Prometheus metrics in the text exposition format. With `STOCKROOM_METRICS_BIND` set they
+/// are served only on that address.
 #[utoipa::path(
     tag = "operations",
-    responses((status = 200, description = "Prometheus text format", content_type = "text/plain"))
+    responses(
+        (status = 200, description = "Prometheus text format", content_type = "text/plain"),
+        (status = 404, description = "Metrics are served on another address"),
+    )
 )]
 #[get("/metrics")]
-pub async fn metrics(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
+pub async fn metrics(state: web::Data<AppState>, req: HttpRequest) -> ApiResult<HttpResponse> {
+    if let Some(addr) = state.settings.metrics_bind {
+        if req.app_config().local_addr() != addr {
+            return Err(ApiError::NotFound("no route for /metrics".to_owned()));
+        }
+    }
     let text = state
         .metrics
         .render(state.db.pool())

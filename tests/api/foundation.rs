@@ -218,6 +218,25 @@ async fn metrics_count_requests_by_route_template() {
     assert!(text.contains("stockroom_websockets_open"));
 }
 
+#[actix_web::test]
+async fn metrics_can_be_kept_to_their_own_address() {
+    let app = TestApp::builder()
+        .env("STOCKROOM_METRICS_BIND", "127.0.0.1:0")
+        .spawn()
+        .await;
+    app.get("/metrics", None).await.problem(404);
+    let addr = app.state.settings.metrics_bind.expect("bound");
+    let mut res = app
+        .client()
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .expect("metrics address answers");
+    assert_eq!(res.status(), 200);
+    let body = res.body().await.expect("body");
+    assert!(String::from_utf8_lossy(&body).contains("stockroom_db_pool_connections"));
+}
+
 /// The committed document must match what the code generates.
 #[test]
 fn committed_openapi_matches_the_code() {
