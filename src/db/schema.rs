@@ -90,6 +90,7 @@ diesel::table! {
         created_by -> Nullable<BigInt>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        expiry_sort -> Date,
     }
 }
 

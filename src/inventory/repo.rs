@@ -11,14 +11,7 @@ use super::dto::{ItemQuery, ItemSort};
 use crate::db::schema::{batches, items, stock_movements};
 use crate::db::DbConnection;
 
-#[diesel::declare_sql_function]
-extern "SQL" {
-    /// `COALESCE(date, fallback)`: items without a dated batch sort after every date.
-    #[sql_name = "COALESCE"]
-    fn coalesce_date(value: diesel::sql_types::Nullable<Date>, fallback: Date) -> Date;
-}
-
-/// Sorts after any real expiry date.
+/// Sorts after any real expiry date (the `expiry_sort` of items without dated stock).
 pub fn no_expiry() -> NaiveDate {
     NaiveDate::from_ymd_opt(9999, 12, 31).unwrap_or(NaiveDate::MAX)
 }
@@ -276,7 +269,10 @@ pub fn refresh_next_expiry(conn: &mut DbConnection, item_id: i64) -> QueryResult
         .optional()?
         .flatten();
     diesel::update(items::table.filter(items::id.eq(item_id)))
-        .set(items::next_expiry.eq(next))
+        .set((
+            items::next_expiry.eq(next),
+            items::expiry_sort.eq(next.unwrap_or_else(no_expiry)),
+        ))
         .execute(conn)
         .map(|_| ())
 }
@@ -521,7 +517,7 @@ pub fn list_items(
                 Some(c) => Some((c.key.parse::<NaiveDate>().map_err(|_| bad_cursor())?, c.id)),
                 None => None,
             };
-            keyset!(coalesce_date(items::next_expiry, no_expiry()), key, desc)
+            keyset!(items::expiry_sort, key, desc)
         }
         ItemSort::CreatedAt | ItemSort::CreatedAtDesc => {
             let key = match after {

@@ -1,0 +1,2 @@
+DROP INDEX items_expiry_sort;
+ALTER TABLE items DROP COLUMN expiry_sort;
