@@ -26,6 +26,12 @@ pub struct StaffCounts {
 pub fn staff_counts(conn: &mut DbConnection, rules: &ExpiryRules) -> QueryResult<StaffCounts> {
     let today: NaiveDate = rules.today;
     let window = coalesce_int(items::expiry_warning_days, rules.default_window);
+    // The widest window in use bounds the range of batches to look at (an index lookup).
+    let widest: Option<i32> = items::table
+        .select(diesel::dsl::max(items::expiry_warning_days))
+        .first(conn)?;
+    let horizon =
+        today + chrono::Duration::days(i64::from(widest.unwrap_or(0).max(rules.default_window)));
     Ok(StaffCounts {
         items: items::table.count().get_result(conn)?,
         units: items::table
@@ -42,6 +48,7 @@ pub fn staff_counts(conn: &mut DbConnection, rules: &ExpiryRules) -> QueryResult
             .inner_join(items::table)
             .filter(batches::quantity.gt(0))
             .filter(batches::expiry_date.ge(today))
+            .filter(batches::expiry_date.le(horizon))
             .filter(batches::expiry_date.le(date_add_days(today, window).nullable()))
             .count()
             .get_result(conn)?,

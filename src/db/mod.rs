@@ -93,9 +93,13 @@ impl r2d2::ManageConnection for ConnectionManager {
 
     fn connect(&self) -> Result<DbConnection, ConnectError> {
         match self.backend {
-            Backend::Postgres => Ok(DbConnection::Postgresql(diesel::PgConnection::establish(
-                &self.url,
-            )?)),
+            Backend::Postgres => {
+                let mut conn = diesel::PgConnection::establish(&self.url)?;
+                // Our queries are short OLTP ones; JIT compilation (hundreds of ms when the
+                // planner's estimate crosses jit_above_cost) costs far more than it saves.
+                conn.batch_execute("SET jit = off")?;
+                Ok(DbConnection::Postgresql(conn))
+            }
             Backend::Sqlite => {
                 let mut conn = diesel::SqliteConnection::establish(sqlite_path(&self.url))?;
                 // WAL lets readers run beside the writer; the busy timeout makes concurrent

@@ -379,14 +379,19 @@ pub fn cursor_of(row: &ItemRow, sort: ItemSort) -> ItemCursor {
 pub fn low_stock_sql(
     today: NaiveDate,
 ) -> Box<dyn BoxableExpression<items::table, crate::db::MultiBackend, SqlType = Bool>> {
-    // SUM is cast so both backends return BIGINT (PostgreSQL's SUM(bigint) is NUMERIC).
+    // Stock at or below the level is low whatever expired; only items whose earliest stocked
+    // batch has expired need the (indexed) sum of their expired batches, so a scan over many
+    // items stays cheap. SUM is cast so both backends return BIGINT (PostgreSQL's is NUMERIC).
     Box::new(
-        sql::<Bool>(
-            "(items.quantity - COALESCE((SELECT CAST(SUM(b.quantity) AS BIGINT) FROM batches b \
-             WHERE b.item_id = items.id AND b.expiry_date < ",
-        )
-        .bind::<Date, _>(today)
-        .sql("), 0)) <= items.min_quantity"),
+        // `expiry_sort` is never NULL, so the AND short-circuits (NULL AND x needs x).
+        sql::<Bool>("(items.quantity <= items.min_quantity OR (items.expiry_sort < ")
+            .bind::<Date, _>(today)
+            .sql(
+                " AND items.quantity - COALESCE((SELECT CAST(SUM(b.quantity) AS BIGINT) \
+                 FROM batches b WHERE b.item_id = items.id AND b.expiry_date < ",
+            )
+            .bind::<Date, _>(today)
+            .sql("), 0) <= items.min_quantity))"),
     )
 }
 

@@ -1,2 +1,3 @@
+DROP INDEX items_expiry_window;
 DROP INDEX items_expiry_sort;
 ALTER TABLE items DROP COLUMN expiry_sort;
