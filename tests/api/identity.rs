@@ -618,3 +618,26 @@ async fn compatibility_routes_answer_like_the_earlier_service() {
     .await
     .problem(401);
 }
+
+#[actix_web::test]
+async fn logout_on_one_process_is_seen_by_another() {
+    if !crate::common::is_postgres() {
+        // Several processes share PostgreSQL; SQLite is the single-process embedded mode.
+        return;
+    }
+    let a = TestApp::spawn().await;
+    let b = TestApp::builder().same_database_as(&a).spawn().await;
+    let s = a.customer("paula").await;
+    b.get("/api/v1/me", Some(&s.token)).await.ok(200);
+    a.post("/api/v1/auth/logout", Some(&s.token), json!({}))
+        .await
+        .ok(204);
+    b.get("/api/v1/me", Some(&s.token)).await.problem(401);
+    b.post(
+        "/api/v1/auth/refresh",
+        None,
+        json!({"refresh_token": s.refresh_token}),
+    )
+    .await
+    .problem(401);
+}
