@@ -21,8 +21,11 @@ pub struct RequestId(pub String);
 
 pub fn init_logging(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,actix_server=warn,r2d2=warn"));
+    // actix-web-prom warns on every request to a regex route (Swagger UI's `/docs/{_:.*}`)
+    // that it cannot expand the pattern; it still records the metric, so that line is noise.
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        EnvFilter::new("info,actix_server=warn,r2d2=warn,actix_web_prom=error")
+    });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false);
