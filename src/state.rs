@@ -27,7 +27,7 @@ pub struct AppState {
     pub blobs: Arc<dyn BlobStore>,
 }
 
-/// Abuse limits kept in this process.
+/// Abuse limits, counted in the database (shared by every process).
 pub struct Limits {
     pub login_account: WindowLimiter,
     pub login_address: WindowLimiter,
@@ -56,9 +56,21 @@ impl AppState {
         let passwords = PasswordHasher::new(settings.bcrypt_cost).map_err(StartError::Metrics)?;
         let window = settings.rate_limit_window;
         let limits = Limits {
-            login_account: WindowLimiter::new(settings.login_failures_per_account, window),
-            login_address: WindowLimiter::new(settings.login_failures_per_address, window),
-            registrations: WindowLimiter::new(settings.registrations_per_address, window),
+            login_account: WindowLimiter::new(
+                "login-account",
+                settings.login_failures_per_account,
+                window,
+            ),
+            login_address: WindowLimiter::new(
+                "login-address",
+                settings.login_failures_per_address,
+                window,
+            ),
+            registrations: WindowLimiter::new(
+                "registration",
+                settings.registrations_per_address,
+                window,
+            ),
         };
         let tokens = TokenKeys::new(&settings.jwt_secret, settings.access_token_ttl);
         Ok(Self {

@@ -1,77 +1,125 @@
-//! Counting failures per key in a fixed window (login failures per account-and-address and
-//! per address, registrations per address). Memory is bounded: expired windows are swept
-//! and the table never holds more than `MAX_KEYS` keys.
+//! Counting events per key in a fixed window (login failures per account-and-address and
+//! per address, sign-ups per address). The counters live in the database, so every process
+//! sharing it enforces one budget; keys are stored only as SHA-256 hashes.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-const MAX_KEYS: usize = 100_000;
+use chrono::NaiveDateTime;
+use diesel::dsl::sql;
+use diesel::prelude::*;
+use diesel::sql_types::{Integer, Timestamp};
+use sha2::{Digest, Sha256};
+
+use crate::db::schema::rate_limits;
+use crate::db::{Db, DbConnection};
+use crate::error::ApiResult;
 
 pub struct WindowLimiter {
+    scope: &'static str,
     limit: u32,
     window: Duration,
-    entries: Mutex<HashMap<String, (Instant, u32)>>,
 }
 
 impl WindowLimiter {
-    pub fn new(limit: u32, window: Duration) -> Self {
+    pub fn new(scope: &'static str, limit: u32, window: Duration) -> Self {
         Self {
+            scope,
             limit,
             window,
-            entries: Mutex::new(HashMap::new()),
         }
+    }
+
+    fn key(&self, key: &str) -> String {
+        hex::encode(Sha256::digest(format!("{}\n{key}", self.scope).as_bytes()))
+    }
+
+    fn window_start_cutoff(&self) -> NaiveDateTime {
+        let window = chrono::Duration::from_std(self.window).unwrap_or(chrono::Duration::MAX);
+        crate::time::now() - window
     }
 
     /// `Some(seconds to wait)` when `key` has used up its window.
-    pub fn blocked(&self, key: &str) -> Option<u64> {
-        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        let (start, count) = entries.get(key)?;
-        let elapsed = start.elapsed();
-        if elapsed >= self.window || *count < self.limit {
-            return None;
+    pub async fn blocked(&self, db: &Db, key: &str) -> ApiResult<Option<u64>> {
+        let hashed = self.key(key);
+        let row: Option<(NaiveDateTime, i32)> = db
+            .run(move |conn| {
+                Ok(rate_limits::table
+                    .filter(rate_limits::key.eq(hashed))
+                    .select((rate_limits::window_start, rate_limits::hits))
+                    .first(conn)
+                    .optional()?)
+            })
+            .await?;
+        let Some((start, hits)) = row else {
+            return Ok(None);
+        };
+        let cutoff = self.window_start_cutoff();
+        if start <= cutoff || i64::from(hits) < i64::from(self.limit) {
+            return Ok(None);
         }
-        Some((self.window - elapsed).as_secs().max(1))
+        let wait = (start - cutoff).num_seconds().max(1);
+        Ok(Some(u64::try_from(wait).unwrap_or(1)))
     }
 
-    /// Counts one event for `key`.
-    pub fn record(&self, key: &str) {
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if entries.len() >= MAX_KEYS {
-            let window = self.window;
-            entries.retain(|_, (start, _)| start.elapsed() < window);
-            if entries.len() >= MAX_KEYS {
-                // Under a flood of distinct keys, forget the lot rather than grow.
-                entries.clear();
-            }
-        }
-        let now = Instant::now();
-        let entry = entries.entry(key.to_owned()).or_insert((now, 0));
-        if entry.0.elapsed() >= self.window {
-            *entry = (now, 0);
-        }
-        entry.1 = entry.1.saturating_add(1);
+    /// Counts one event for `key`, starting a new window when the old one is over.
+    pub async fn record(&self, db: &Db, key: &str) -> ApiResult<()> {
+        let hashed = self.key(key);
+        let cutoff = self.window_start_cutoff();
+        db.run(move |conn| {
+            // Expired windows are dead weight; sweeping them here keeps the table small.
+            diesel::delete(rate_limits::table.filter(rate_limits::window_start.le(cutoff)))
+                .execute(conn)?;
+            upsert_hit(conn, &hashed, cutoff)?;
+            Ok(())
+        })
+        .await
     }
 
-    pub fn reset(&self, key: &str) {
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        entries.remove(key);
+    pub async fn reset(&self, db: &Db, key: &str) -> ApiResult<()> {
+        let hashed = self.key(key);
+        db.run(move |conn| {
+            diesel::delete(rate_limits::table.filter(rate_limits::key.eq(hashed))).execute(conn)?;
+            Ok(())
+        })
+        .await
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn blocks_after_limit_and_resets() {
-        let limiter = WindowLimiter::new(2, Duration::from_secs(60));
-        assert!(limiter.blocked("a").is_none());
-        limiter.record("a");
-        limiter.record("a");
-        assert!(limiter.blocked("a").is_some());
-        assert!(limiter.blocked("b").is_none());
-        limiter.reset("a");
-        assert!(limiter.blocked("a").is_none());
+/// One more hit in the key's window (a new window when the stored one started before
+/// `cutoff`), atomically even when processes race. The upsert differs per backend.
+fn upsert_hit(conn: &mut DbConnection, key: &str, cutoff: NaiveDateTime) -> QueryResult<usize> {
+    let now = crate::time::now();
+    let row = (
+        rate_limits::key.eq(key),
+        rate_limits::window_start.eq(now),
+        rate_limits::hits.eq(1),
+    );
+    let hits = sql::<Integer>("CASE WHEN rate_limits.window_start <= ")
+        .bind::<Timestamp, _>(cutoff)
+        .sql(" THEN 1 ELSE rate_limits.hits + 1 END");
+    let start = sql::<Timestamp>("CASE WHEN rate_limits.window_start <= ")
+        .bind::<Timestamp, _>(cutoff)
+        .sql(" THEN ")
+        .bind::<Timestamp, _>(now)
+        .sql(" ELSE rate_limits.window_start END");
+    match conn {
+        DbConnection::Sqlite(c) => diesel::insert_into(rate_limits::table)
+            .values(row)
+            .on_conflict(rate_limits::key)
+            .do_update()
+            .set((
+                rate_limits::hits.eq(hits),
+                rate_limits::window_start.eq(start),
+            ))
+            .execute(c),
+        DbConnection::Postgresql(c) => diesel::insert_into(rate_limits::table)
+            .values(row)
+            .on_conflict(rate_limits::key)
+            .do_update()
+            .set((
+                rate_limits::hits.eq(hits),
+                rate_limits::window_start.eq(start),
+            ))
+            .execute(c),
     }
 }

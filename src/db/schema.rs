@@ -164,6 +164,14 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    rate_limits (key) {
+        key -> Text,
+        window_start -> Timestamp,
+        hits -> Integer,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     file_blobs,
     users,
@@ -176,4 +184,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     holdings,
     replenishment_requests,
     file_thumbnails,
+    rate_limits,
 );

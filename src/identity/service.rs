@@ -111,14 +111,23 @@ pub async fn register_account(
     client: &ClientInfo,
 ) -> ApiResult<UserOut> {
     let address_key = client.address.clone().unwrap_or_default();
-    if let Some(wait) = state.limits.registrations.blocked(&address_key) {
+    if let Some(wait) = state
+        .limits
+        .registrations
+        .blocked(&state.db, &address_key)
+        .await?
+    {
         return Err(ApiError::TooManyRequests {
             detail: "too many sign-ups from this address; retry later".to_owned(),
             retry_after_secs: wait,
         });
     }
     let user = create_account(state, account, role).await?;
-    state.limits.registrations.record(&address_key);
+    state
+        .limits
+        .registrations
+        .record(&state.db, &address_key)
+        .await?;
     Ok(user)
 }
 
@@ -145,7 +154,7 @@ pub async fn login(
         (&state.limits.login_account, &account_key),
         (&state.limits.login_address, &address),
     ] {
-        if let Some(wait) = limiter.blocked(k) {
+        if let Some(wait) = limiter.blocked(&state.db, k).await? {
             return Err(ApiError::TooManyRequests {
                 detail: "too many failed logins; retry later".to_owned(),
                 retry_after_secs: wait,
@@ -172,13 +181,25 @@ pub async fn login(
         state.passwords.verify(password, hash).await?
     };
     let Some(user) = found.filter(|_| ok) else {
-        state.limits.login_account.record(&account_key);
-        state.limits.login_address.record(&address);
+        state
+            .limits
+            .login_account
+            .record(&state.db, &account_key)
+            .await?;
+        state
+            .limits
+            .login_address
+            .record(&state.db, &address)
+            .await?;
         return Err(ApiError::Unauthorized(
             "the login or password is wrong".to_owned(),
         ));
     };
-    state.limits.login_account.reset(&account_key);
+    state
+        .limits
+        .login_account
+        .reset(&state.db, &account_key)
+        .await?;
     start_session(state, user.id, client).await
 }
 

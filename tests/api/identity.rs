@@ -641,3 +641,20 @@ async fn logout_on_one_process_is_seen_by_another() {
     .await
     .problem(401);
 }
+
+#[actix_web::test]
+async fn login_failures_count_across_processes() {
+    if !crate::common::is_postgres() {
+        // Several processes share PostgreSQL; SQLite is the single-process embedded mode.
+        return;
+    }
+    let a = TestApp::spawn().await;
+    let b = TestApp::builder().same_database_as(&a).spawn().await;
+    a.register("quinn").await;
+    for n in 0..5 {
+        let app = if n % 2 == 0 { &a } else { &b };
+        app.login("quinn", "wrong password").await.problem(401);
+    }
+    a.login("quinn", PASSWORD).await.problem(429);
+    b.login("quinn", PASSWORD).await.problem(429);
+}
