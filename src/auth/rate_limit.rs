@@ -11,7 +11,7 @@ use diesel::sql_types::{Integer, Timestamp};
 use sha2::{Digest, Sha256};
 
 use crate::db::schema::rate_limits;
-use crate::db::{Db, DbConnection};
+use crate::db::{on_backend, Db, DbConnection};
 use crate::error::ApiResult;
 
 pub struct WindowLimiter {
@@ -86,7 +86,7 @@ impl WindowLimiter {
 }
 
 /// One more hit in the key's window (a new window when the stored one started before
-/// `cutoff`), atomically even when processes race. The upsert differs per backend.
+/// `cutoff`), atomically even when processes race.
 fn upsert_hit(conn: &mut DbConnection, key: &str, cutoff: NaiveDateTime) -> QueryResult<usize> {
     let now = crate::time::now();
     let row = (
@@ -102,24 +102,13 @@ fn upsert_hit(conn: &mut DbConnection, key: &str, cutoff: NaiveDateTime) -> Quer
         .sql(" THEN ")
         .bind::<Timestamp, _>(now)
         .sql(" ELSE rate_limits.window_start END");
-    match conn {
-        DbConnection::Sqlite(c) => diesel::insert_into(rate_limits::table)
-            .values(row)
-            .on_conflict(rate_limits::key)
-            .do_update()
-            .set((
-                rate_limits::hits.eq(hits),
-                rate_limits::window_start.eq(start),
-            ))
-            .execute(c),
-        DbConnection::Postgresql(c) => diesel::insert_into(rate_limits::table)
-            .values(row)
-            .on_conflict(rate_limits::key)
-            .do_update()
-            .set((
-                rate_limits::hits.eq(hits),
-                rate_limits::window_start.eq(start),
-            ))
-            .execute(c),
-    }
+    on_backend!(conn, |c| diesel::insert_into(rate_limits::table)
+        .values(row)
+        .on_conflict(rate_limits::key)
+        .do_update()
+        .set((
+            rate_limits::hits.eq(hits),
+            rate_limits::window_start.eq(start),
+        ))
+        .execute(c))
 }

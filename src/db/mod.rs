@@ -35,6 +35,19 @@ impl DbConnection {
     }
 }
 
+/// Runs `$body` with `$c` bound to the concrete connection of either backend. For the
+/// statements the multi-connection enum cannot express (upserts): one piece of code,
+/// type-checked and run against whichever backend is in use.
+macro_rules! on_backend {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::db::DbConnection::Sqlite($c) => $body,
+            $crate::db::DbConnection::Postgresql($c) => $body,
+        }
+    };
+}
+pub(crate) use on_backend;
+
 /// Initialises OpenSSL (which the bundled libpq uses for TLS) without its exit handler: that
 /// handler frees OpenSSL's state while pooled connections on other threads may still use
 /// it, crashing the process as it exits (diesel-rs/diesel#3441). Call once, first thing.

@@ -2,7 +2,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::db::schema::{file_thumbnails, files, items, users};
-use crate::db::DbConnection;
+use crate::db::{on_backend, DbConnection};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = files)]
@@ -107,15 +107,10 @@ pub fn store_thumbnail(
         file_thumbnails::data.eq(data),
         file_thumbnails::created_at.eq(crate::time::now()),
     );
-    match conn {
-        DbConnection::Sqlite(c) => diesel::insert_or_ignore_into(file_thumbnails::table)
-            .values(row)
-            .execute(c)?,
-        DbConnection::Postgresql(c) => diesel::insert_into(file_thumbnails::table)
-            .values(row)
-            .on_conflict_do_nothing()
-            .execute(c)?,
-    };
+    on_backend!(conn, |c| diesel::insert_into(file_thumbnails::table)
+        .values(row)
+        .on_conflict_do_nothing()
+        .execute(c))?;
     Ok(())
 }
 

@@ -4,7 +4,7 @@
 use diesel::prelude::*;
 
 use crate::db::schema::file_blobs;
-use crate::db::DbConnection;
+use crate::db::{on_backend, DbConnection};
 use crate::error::ApiResult;
 
 pub trait BlobStore: Send + Sync {
@@ -25,16 +25,11 @@ impl BlobStore for DatabaseBlobs {
             file_blobs::created_at.eq(crate::time::now()),
         );
         // Two uploads of the same bytes may race: keep whichever lands first. The upsert
-        // syntax differs per backend (and is not available on the multi-connection enum).
-        match conn {
-            DbConnection::Sqlite(c) => diesel::insert_or_ignore_into(file_blobs::table)
-                .values(row)
-                .execute(c)?,
-            DbConnection::Postgresql(c) => diesel::insert_into(file_blobs::table)
-                .values(row)
-                .on_conflict_do_nothing()
-                .execute(c)?,
-        };
+        // is not available on the multi-connection enum.
+        on_backend!(conn, |c| diesel::insert_into(file_blobs::table)
+            .values(row)
+            .on_conflict_do_nothing()
+            .execute(c))?;
         Ok(())
     }
 
