@@ -214,13 +214,44 @@ impl Db {
         .await?
     }
 
-    /// Runs `f` inside one transaction. On SQLite, begin with a write (see `lock_*` helpers in
-    /// the repositories) so the write lock is taken before anything is read.
+    /// Runs `f` inside one write transaction (see [`write_transaction`]).
     pub async fn transaction<T, F>(&self, f: F) -> ApiResult<T>
     where
         F: FnOnce(&mut DbConnection) -> ApiResult<T> + Send + 'static,
         T: Send + 'static,
     {
-        self.run(move |conn| conn.transaction(f)).await
+        self.run(move |conn| write_transaction(conn, f)).await
+    }
+}
+
+/// Runs `f` in a transaction meant to write. On SQLite it begins `IMMEDIATE`: the write lock
+/// is taken (waiting up to the busy timeout) before anything is read. A deferred transaction
+/// that reads first holds a snapshot it cannot upgrade once another writer has committed, and
+/// SQLite refuses that upgrade at once (`SQLITE_BUSY`) without consulting the busy timeout, so
+/// "read, then write" under concurrency would fail instead of queueing. On PostgreSQL it is a
+/// plain `BEGIN` (row locks do the queueing). Plain reads need no transaction: use [`Db::run`].
+pub fn write_transaction<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    type Manager = <DbConnection as Connection>::TransactionManager;
+    match conn {
+        DbConnection::Sqlite(c) => {
+            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?
+        }
+        DbConnection::Postgresql(c) => AnsiTransactionManager::begin_transaction(c)?,
+    }
+    match f(conn) {
+        Ok(value) => {
+            Manager::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(error) => match Manager::rollback_transaction(conn) {
+            // The caller's error explains more than a failed rollback after it.
+            Ok(()) | Err(diesel::result::Error::BrokenTransactionManager) => Err(error),
+            Err(rollback) => Err(rollback.into()),
+        },
     }
 }
