@@ -136,7 +136,7 @@ async fn main() {
     match args.command {
         Cmd::SeedItems { count } => {
             let started = Instant::now();
-            let chunk = 20_000;
+            let chunk = 5_000; // the server's per-import cap
             for start in (0..count).step_by(chunk) {
                 let mut csv = String::from(
                     "sku,name,kind,min_quantity,target_quantity,quantity,expiry_date\n",

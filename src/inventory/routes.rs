@@ -113,8 +113,8 @@ pub async fn export_items(
         .streaming(super::csv::export_stream(state.into_inner())))
 }
 
-/// Create or update items by `sku` from CSV (the export's columns). All rows or none: a
-/// bad file answers 422 with `errors` keyed `line N` (the header is line 1).
+/// Create or update items by `sku` from CSV (the export's columns), at most 5,000 rows a file.
+/// All rows or none: a bad file answers 422 with `errors` keyed `line N` (the header is line 1).
 #[utoipa::path(
     tag = "inventory",
     security(("bearer" = []), ("password" = [])),
