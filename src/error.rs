@@ -60,9 +60,32 @@ pub enum ApiError {
     },
     #[error("{0}")]
     Unavailable(String),
-    /// Something that is our fault. The inner text is logged, never sent.
+    /// Something that is our fault. Its cause and where it happened are logged, never sent.
     #[error("internal error: {0}")]
-    Internal(String),
+    Internal(Box<InternalError>),
+}
+
+/// The cause of a 500 and the place in our code where it surfaced.
+#[derive(Debug, thiserror::Error)]
+#[error("{cause} (at {location})")]
+pub struct InternalError {
+    #[source]
+    pub cause: Box<dyn std::error::Error + Send + Sync>,
+    pub location: &'static std::panic::Location<'static>,
+}
+
+impl InternalError {
+    /// The cause and every error beneath it, outermost first.
+    fn chain(&self) -> String {
+        let mut text = self.cause.to_string();
+        let mut next = self.cause.source();
+        while let Some(inner) = next {
+            text.push_str(": ");
+            text.push_str(&inner.to_string());
+            next = inner.source();
+        }
+        text
+    }
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -72,8 +95,13 @@ impl ApiError {
         Self::NotFound(format!("{what} was not found"))
     }
 
-    pub fn internal(e: impl std::fmt::Display) -> Self {
-        Self::Internal(e.to_string())
+    /// A 500 whose cause is `cause`, logged with the caller's location.
+    #[track_caller]
+    pub fn internal(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Internal(Box::new(InternalError {
+            cause: cause.into(),
+            location: std::panic::Location::caller(),
+        }))
     }
 
     /// A validation failure on one field.
@@ -138,7 +166,7 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         if let Self::Internal(inner) = self {
-            tracing::error!(error = %inner, "internal error");
+            tracing::error!(error = %inner.chain(), location = %inner.location, "internal error");
         }
         let mut res = problem_response(&self.problem());
         let headers = res.headers_mut();
@@ -233,6 +261,8 @@ fn describe_validation_code(err: &validator::ValidationError) -> String {
 }
 
 impl From<diesel::result::Error> for ApiError {
+    // The `?` that converts is where the error surfaced: that is the location logged.
+    #[track_caller]
     fn from(e: diesel::result::Error) -> Self {
         use diesel::result::{DatabaseErrorKind, Error};
         match e {
@@ -249,7 +279,7 @@ impl From<diesel::result::Error> for ApiError {
             Error::DatabaseError(_, info) if is_busy(info.message()) => {
                 Self::Unavailable("the database is busy; retry shortly".to_owned())
             }
-            other => Self::Internal(format!("database: {other}")),
+            other => Self::internal(other),
         }
     }
 }
@@ -278,10 +308,27 @@ pub trait Context<T> {
 }
 
 impl<T> Context<T> for Result<T, diesel::result::Error> {
+    #[track_caller]
     fn or_not_found(self, what: impl std::fmt::Display) -> ApiResult<T> {
         match self {
+            Ok(value) => Ok(value),
             Err(diesel::result::Error::NotFound) => Err(ApiError::not_found(what)),
-            other => other.map_err(ApiError::from),
+            Err(other) => Err(ApiError::from(other)),
+        }
+    }
+}
+
+/// Turns an error that is our fault into a 500 that logs it with the caller's location.
+pub trait OrInternal<T> {
+    fn or_internal(self) -> ApiResult<T>;
+}
+
+impl<T, E: Into<Box<dyn std::error::Error + Send + Sync>>> OrInternal<T> for Result<T, E> {
+    #[track_caller]
+    fn or_internal(self) -> ApiResult<T> {
+        match self {
+            Ok(value) => Ok(value),
+            Err(cause) => Err(ApiError::internal(cause)),
         }
     }
 }

@@ -5,6 +5,7 @@
 //! and repository.
 
 pub mod auth;
+pub mod blobs;
 pub mod blocking;
 pub mod bootstrap;
 pub mod compat;
@@ -18,6 +19,7 @@ pub mod extract;
 pub mod files;
 pub mod identity;
 pub mod inventory;
+pub mod metrics;
 pub mod openapi;
 pub mod ops;
 pub mod pagination;
@@ -26,5 +28,7 @@ pub mod replenishment;
 pub mod router;
 pub mod server;
 pub mod state;
+pub mod stock_rules;
 pub mod telemetry;
 pub mod time;
+pub mod validation;

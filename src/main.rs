@@ -94,7 +94,7 @@ async fn serve(settings: Settings, demo: bool) -> Result<(), String> {
 }
 
 async fn migrate(settings: Settings) -> Result<(), String> {
-    let state = stockroom::state::AppState::new(settings).map_err(|e| e.to_string())?;
+    let state = stockroom::router::state(settings).map_err(|e| e.to_string())?;
     server::migrate(&state).await.map_err(|e| e.to_string())?;
     tracing::info!("migrations applied");
     Ok(())
@@ -106,9 +106,8 @@ async fn create_owner(settings: Settings, username: String, email: String) -> Re
         .read_to_string(&mut password)
         .map_err(|e| format!("reading the password from stdin: {e}"))?;
     let password = password.trim_end_matches(['\n', '\r']).to_owned();
-    let state = actix_web::web::Data::new(
-        stockroom::state::AppState::new(settings).map_err(|e| e.to_string())?,
-    );
+    let state =
+        actix_web::web::Data::new(stockroom::router::state(settings).map_err(|e| e.to_string())?);
     server::migrate(&state).await.map_err(|e| e.to_string())?;
     let user = stockroom::bootstrap::create_owner(&state, username, email, password)
         .await

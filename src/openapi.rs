@@ -2,7 +2,10 @@
 //! (utoipa-actix-web), so routes and docs have one source. This module adds what is common
 //! to every operation: security schemes and the problem+json error schema.
 
+use std::sync::Arc;
+
 use actix_web::http::Method;
+use regex::Regex;
 use utoipa::openapi::security::{
     ApiKey, ApiKeyValue, Flow, HttpAuthScheme, HttpBuilder, OAuth2, Password, Scopes,
     SecurityScheme,
@@ -145,4 +148,62 @@ pub fn methods_of(item: &PathItem) -> Vec<Method> {
         }
     }
     methods
+}
+
+/// The served document and the route table derived from it, built once at start by the
+/// router and handed to the state.
+pub struct ApiDocument {
+    pub routes: RouteTable,
+    /// The document as served at `/openapi.json`.
+    pub json: Arc<String>,
+}
+
+impl ApiDocument {
+    pub fn new(doc: &OpenApiDoc) -> Result<Self, serde_json::Error> {
+        Ok(Self {
+            routes: RouteTable::from_openapi(doc),
+            json: Arc::new(serde_json::to_string_pretty(doc)?),
+        })
+    }
+}
+
+/// Path templates of the documented routes, to tell "no such path" (404) from
+/// "no such method here" (405 with `Allow`).
+pub struct RouteTable {
+    routes: Vec<(Regex, Vec<Method>)>,
+}
+
+impl RouteTable {
+    pub fn from_openapi(doc: &utoipa::openapi::OpenApi) -> Self {
+        // `regex::escape` turns `{id}` into `\{id\}`; each such placeholder is one segment.
+        let placeholder = Regex::new(r"\\\{[^}]*\\\}").expect("static regex");
+        let routes = doc
+            .paths
+            .paths
+            .iter()
+            .filter_map(|(template, item)| {
+                let escaped = regex::escape(template);
+                let pattern = placeholder.replace_all(&escaped, "[^/]+");
+                let regex = Regex::new(&format!("^{pattern}/?$")).ok()?;
+                Some((regex, methods_of(item)))
+            })
+            .collect();
+        Self { routes }
+    }
+
+    /// The methods allowed on `path`, or `None` when no route has that path.
+    pub fn allowed(&self, path: &str) -> Option<Vec<Method>> {
+        let mut found: Option<Vec<Method>> = None;
+        for (regex, methods) in &self.routes {
+            if regex.is_match(path) {
+                let list = found.get_or_insert_with(Vec::new);
+                for m in methods {
+                    if !list.contains(m) {
+                        list.push(m.clone());
+                    }
+                }
+            }
+        }
+        found
+    }
 }

@@ -3,10 +3,8 @@
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_web::http::Method;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpRequest, HttpResponse};
-use regex::Regex;
 use utoipa::OpenApi;
 use utoipa_actix_web::scope::scope;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -15,8 +13,8 @@ use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
 
 use crate::config::Settings;
 use crate::error::ApiError;
-use crate::openapi::{self, ApiDoc};
-use crate::state::AppState;
+use crate::openapi::{self, ApiDoc, ApiDocument};
+use crate::state::{AppState, StartError};
 use crate::{auth, extract, ops, telemetry};
 
 /// Mounts every documented route.
@@ -87,6 +85,12 @@ pub fn configure(cfg: &mut ServiceConfig) {
         );
 }
 
+/// The application state, with the route table and document of everything `configure`
+/// mounts (built once here, so the state itself knows nothing of the areas).
+pub fn state(settings: Settings) -> Result<AppState, StartError> {
+    AppState::new(settings, ApiDocument::new(&openapi())?)
+}
+
 /// The OpenAPI document of everything `configure` mounts.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let (_, doc) = App::new()
@@ -119,6 +123,7 @@ pub fn app(
         .app_data(extract::query_config())
         .app_data(extract::path_config())
         .app_data(web::PayloadConfig::new(settings.max_json_bytes))
+        .app_data(state.authenticator.clone())
         .app_data(state.clone())
         .service(
             SwaggerUi::new("/docs/{_:.*}").config(
@@ -154,47 +159,6 @@ fn cors(settings: &Settings) -> actix_cors::Cors {
         };
     }
     cors
-}
-
-/// Path templates of the documented routes, to tell "no such path" (404) from
-/// "no such method here" (405 with `Allow`).
-pub struct RouteTable {
-    routes: Vec<(Regex, Vec<Method>)>,
-}
-
-impl RouteTable {
-    pub fn from_openapi(doc: &utoipa::openapi::OpenApi) -> Self {
-        // `regex::escape` turns `{id}` into `\{id\}`; each such placeholder is one segment.
-        let placeholder = Regex::new(r"\\\{[^}]*\\\}").expect("static regex");
-        let routes = doc
-            .paths
-            .paths
-            .iter()
-            .filter_map(|(template, item)| {
-                let escaped = regex::escape(template);
-                let pattern = placeholder.replace_all(&escaped, "[^/]+");
-                let regex = Regex::new(&format!("^{pattern}/?$")).ok()?;
-                Some((regex, openapi::methods_of(item)))
-            })
-            .collect();
-        Self { routes }
-    }
-
-    /// The methods allowed on `path`, or `None` when no route has that path.
-    pub fn allowed(&self, path: &str) -> Option<Vec<Method>> {
-        let mut found: Option<Vec<Method>> = None;
-        for (regex, methods) in &self.routes {
-            if regex.is_match(path) {
-                let list = found.get_or_insert_with(Vec::new);
-                for m in methods {
-                    if !list.contains(m) {
-                        list.push(m.clone());
-                    }
-                }
-            }
-        }
-        found
-    }
 }
 
 async fn fallback(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {

@@ -36,7 +36,7 @@ pub async fn start(
         }
         None => None,
     };
-    let state = web::Data::new(AppState::new(settings)?);
+    let state = web::Data::new(router::state(settings)?);
     migrate(&state).await?;
     let workers = state.settings.workers;
     let shutdown = state.settings.shutdown_timeout.as_secs();

@@ -2,15 +2,18 @@
 
 use std::sync::Arc;
 
+use actix_web::web;
+
+use crate::auth::middleware::Authenticator;
 use crate::auth::passwords::PasswordHasher;
 use crate::auth::rate_limit::WindowLimiter;
 use crate::auth::tokens::TokenKeys;
+use crate::blobs::{BlobStore, DatabaseBlobs};
 use crate::blocking::BoundedPool;
 use crate::config::Settings;
 use crate::db::{self, Db};
-use crate::files::storage::{BlobStore, DatabaseBlobs};
-use crate::ops::metrics::Metrics;
-use crate::router::{self, RouteTable};
+use crate::metrics::Metrics;
+use crate::openapi::{ApiDocument, RouteTable};
 
 pub struct AppState {
     pub settings: Arc<Settings>,
@@ -19,7 +22,9 @@ pub struct AppState {
     pub http_metrics: actix_web_prom::PrometheusMetrics,
     pub routes: RouteTable,
     pub openapi_json: Arc<String>,
-    pub tokens: TokenKeys,
+    pub tokens: Arc<TokenKeys>,
+    /// The guard of protected routes (shares the token keys and the pool).
+    pub authenticator: web::Data<Authenticator>,
     pub passwords: PasswordHasher,
     pub limits: Limits,
     /// Image decoding and thumbnailing.
@@ -42,14 +47,14 @@ pub enum StartError {
     Database(String),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    #[error("openapi: {0}")]
+    OpenApi(#[from] serde_json::Error),
 }
 
 impl AppState {
-    /// Builds the state without touching the database (the pool connects lazily).
-    pub fn new(settings: Settings) -> Result<Self, StartError> {
-        let doc = router::openapi();
-        let openapi_json = serde_json::to_string_pretty(&doc)
-            .map_err(|e| StartError::Metrics(format!("openapi: {e}")))?;
+    /// Builds the state without touching the database (the pool connects lazily). The
+    /// document describes the routes being served; the router builds it (`router::state`).
+    pub fn new(settings: Settings, document: ApiDocument) -> Result<Self, StartError> {
         let metrics = Metrics::new().map_err(|e| StartError::Metrics(e.to_string()))?;
         let http_metrics = metrics.http_middleware().map_err(StartError::Metrics)?;
         let pool = db::build_pool(&settings);
@@ -72,14 +77,23 @@ impl AppState {
                 window,
             ),
         };
-        let tokens = TokenKeys::new(&settings.jwt_secret, settings.access_token_ttl);
+        let tokens = Arc::new(TokenKeys::new(
+            &settings.jwt_secret,
+            settings.access_token_ttl,
+        ));
+        let db = Db::new(pool, settings.backend);
+        let authenticator = web::Data::new(Authenticator {
+            tokens: tokens.clone(),
+            db: db.clone(),
+        });
         Ok(Self {
-            db: Db::new(pool, settings.backend),
+            db,
+            authenticator,
             settings: Arc::new(settings),
             metrics,
             http_metrics,
-            routes: RouteTable::from_openapi(&doc),
-            openapi_json: Arc::new(openapi_json),
+            routes: document.routes,
+            openapi_json: document.json,
             tokens,
             passwords,
             limits,

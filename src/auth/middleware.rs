@@ -6,9 +6,20 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{web, Error, HttpMessage};
 
+use std::sync::Arc;
+
 use super::principal::Principal;
+use super::tokens::TokenKeys;
+use crate::db::Db;
 use crate::error::{ApiError, ApiResult};
-use crate::state::AppState;
+
+/// What the guard needs to check credentials, registered as app data of its own so that
+/// authentication depends on nothing but plumbing.
+#[derive(Clone)]
+pub struct Authenticator {
+    pub tokens: Arc<TokenKeys>,
+    pub db: Db,
+}
 
 enum Credentials {
     Bearer(String),
@@ -50,15 +61,15 @@ fn credentials(req: &ServiceRequest) -> ApiResult<Credentials> {
 /// Verifies the credentials of `req`. Access tokens are checked against their session on
 /// every request (one primary-key lookup), so logout and password changes take effect at
 /// once on every process sharing the database.
-pub async fn authenticate(state: &AppState, req: &ServiceRequest) -> ApiResult<Principal> {
+pub async fn authenticate(auth: &Authenticator, req: &ServiceRequest) -> ApiResult<Principal> {
     match credentials(req)? {
         Credentials::Bearer(token) => {
-            let (user_id, claims) = state.tokens.verify(&token)?;
+            let (user_id, claims) = auth.tokens.verify(&token)?;
             let session_id = claims.sid;
-            let role = state
+            let role = auth
                 .db
                 .run(move |conn| {
-                    Ok(crate::identity::repo::active_session_role(
+                    Ok(super::sessions::active_session_role(
                         conn, session_id, user_id,
                     )?)
                 })
@@ -82,11 +93,11 @@ pub async fn require_auth(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
-    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
-        let err = ApiError::internal("application state is missing");
+    let Some(auth) = req.app_data::<web::Data<Authenticator>>().cloned() else {
+        let err = ApiError::internal("the authenticator is not registered");
         return Ok(req.error_response(err).map_into_right_body());
     };
-    match authenticate(&state, &req).await {
+    match authenticate(&auth, &req).await {
         Ok(principal) => {
             req.extensions_mut().insert(principal);
             Ok(next.call(req).await?.map_into_left_body())

@@ -7,6 +7,7 @@ pub mod passwords;
 pub mod policy;
 pub mod principal;
 pub mod rate_limit;
+pub mod sessions;
 pub mod tokens;
 
 pub use policy::{Action, Role};

@@ -2,7 +2,7 @@
 //! requests (see `crate::blocking`).
 
 use crate::blocking::BoundedPool;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiResult, OrInternal};
 
 pub struct PasswordHasher {
     cost: u32,
@@ -27,7 +27,7 @@ impl PasswordHasher {
         self.pool
             .run(move || bcrypt::hash(password, cost))
             .await?
-            .map_err(ApiError::internal)
+            .or_internal()
     }
 
     /// Checks `password` against `hash`, or against a dummy hash when there is none.

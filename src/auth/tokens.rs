@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::policy::Role;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, OrInternal};
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct AccessClaims {
@@ -57,7 +57,7 @@ impl TokenKeys {
             iat: now,
             exp: now + self.ttl_secs(),
         };
-        encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).map_err(ApiError::internal)
+        encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).or_internal()
     }
 
     /// The claims of a valid, unexpired token signed with our secret.

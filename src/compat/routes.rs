@@ -5,8 +5,7 @@ use validator::Validate;
 
 use crate::auth::Role;
 use crate::error::ApiResult;
-use crate::identity::routes::client_info;
-use crate::identity::service::{self, NewAccount};
+use crate::identity::service::{self, ClientInfo, NewAccount};
 use crate::identity::validate;
 use crate::state::AppState;
 
@@ -51,7 +50,7 @@ pub async fn register(
 ) -> ApiResult<HttpResponse> {
     let body = body.into_inner();
     body.validate()?;
-    let client = client_info(&req);
+    let client = ClientInfo::of(&req);
     service::register_account(
         &state,
         NewAccount {
@@ -89,7 +88,7 @@ pub async fn login(
             .ok_or_else(|| crate::error::ApiError::field(name, "is required"))
     };
     let (username, password) = (field("username")?, field("password")?);
-    let tokens = service::login(&state, &username, password, &client_info(&req)).await?;
+    let tokens = service::login(&state, &username, password, &ClientInfo::of(&req)).await?;
     Ok(web::Json(LegacyLogin {
         message: "Correct password",
         access_token: tokens.access_token,
@@ -114,14 +113,7 @@ pub async fn upload_files(
     payload: actix_multipart::Multipart,
 ) -> ApiResult<web::Json<LegacyMessage>> {
     principal.require(crate::auth::Action::UploadFiles)?;
-    let settings = &state.settings;
-    let parts = crate::files::routes::read_uploads(
-        payload,
-        settings.max_upload_bytes,
-        settings.max_files_per_upload,
-    )
-    .await?;
-    let stored = crate::files::service::upload(&state, &principal, parts).await?;
+    let stored = crate::files::service::upload_form(&state, &principal, payload).await?;
     Ok(web::Json(LegacyMessage {
         message: format!("{} file(s) uploaded successfully", stored.len()),
     }))

@@ -1,10 +1,9 @@
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
-use super::dto::HoldingQuery;
 use crate::db::schema::{holdings, items};
 use crate::db::{coalesce_int, date_add_days, DbConnection};
-use crate::inventory::service::ExpiryRules;
+use crate::stock_rules::ExpiryRules;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = holdings)]
@@ -20,6 +19,17 @@ pub struct HoldingRow {
     pub updated_at: NaiveDateTime,
 }
 
+/// Which of a customer's holdings to select.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct HoldingFilter {
+    /// Only expired (`true`) or only unexpired (`false`) holdings.
+    pub expired: Option<bool>,
+    /// Only holdings expiring within this many days (not yet expired).
+    pub expiring_within_days: Option<i32>,
+    /// Only holdings that are (`true`) or are not (`false`) low, expired or expiring.
+    pub needs_replenishment: Option<bool>,
+}
+
 type Filtered = diesel::dsl::IntoBoxed<
     'static,
     diesel::dsl::LeftJoin<holdings::table, items::table>,
@@ -28,7 +38,7 @@ type Filtered = diesel::dsl::IntoBoxed<
 
 /// A customer's holdings matching `filter` (joined with their item for its expiry window),
 /// as a query to select from or count.
-pub fn filtered(customer_id: i64, filter: &HoldingQuery, rules: &ExpiryRules) -> Filtered {
+pub fn filtered(customer_id: i64, filter: &HoldingFilter, rules: &ExpiryRules) -> Filtered {
     let today = rules.today;
     let mut query = holdings::table
         .left_join(items::table)
@@ -77,7 +87,7 @@ pub fn filtered(customer_id: i64, filter: &HoldingQuery, rules: &ExpiryRules) ->
 pub fn holdings_of(
     conn: &mut DbConnection,
     customer_id: i64,
-    filter: &HoldingQuery,
+    filter: &HoldingFilter,
     rules: &ExpiryRules,
     after: Option<i64>,
     limit: i64,
@@ -98,7 +108,7 @@ pub fn holdings_of(
 pub fn count_holdings(
     conn: &mut DbConnection,
     customer_id: i64,
-    filter: &HoldingQuery,
+    filter: &HoldingFilter,
     rules: &ExpiryRules,
 ) -> QueryResult<i64> {
     filtered(customer_id, filter, rules)

@@ -1,11 +1,22 @@
 use validator::Validate;
 
 use super::dto::{HoldingOut, HoldingPatch, HoldingQuery};
-use super::repo::{self, HoldingRow};
+use super::repo::{self, HoldingFilter, HoldingRow};
+use crate::db::DbConnection;
 use crate::error::{ApiError, ApiResult, Context};
-use crate::inventory::service::ExpiryRules;
 use crate::pagination::{Page, PageParams};
 use crate::state::AppState;
+use crate::stock_rules::ExpiryRules;
+
+impl From<&HoldingQuery> for HoldingFilter {
+    fn from(query: &HoldingQuery) -> Self {
+        Self {
+            expired: query.expired,
+            expiring_within_days: query.expiring_within_days,
+            needs_replenishment: query.needs_replenishment,
+        }
+    }
+}
 
 pub fn holding_out(rules: &ExpiryRules, row: HoldingRow, window: Option<i32>) -> HoldingOut {
     let expired = rules.is_expired(row.expiry_date);
@@ -43,6 +54,7 @@ pub async fn list(
     let limit = page.limit()?;
     let after = page.cursor::<i64>()?;
     let rules = ExpiryRules::now(state);
+    let filter = HoldingFilter::from(&filter);
     let rows = state
         .db
         .run(move |conn| {
@@ -71,7 +83,7 @@ pub async fn list_for_staff(
     filter: HoldingQuery,
     page: PageParams,
 ) -> ApiResult<Page<HoldingOut>> {
-    crate::people::service::customer(state, customer_id).await?;
+    crate::identity::service::live_customer(state, customer_id).await?;
     list(state, customer_id, filter, page).await
 }
 
@@ -104,5 +116,64 @@ pub async fn delete(state: &AppState, customer_id: i64, id: i64) -> ApiResult<()
     if n == 0 {
         return Err(ApiError::not_found(format!("holding {id}")));
     }
+    Ok(())
+}
+
+// Holding work other areas compose into their own transactions or summaries.
+
+/// How many holdings a customer has, and how many of them need attention.
+pub struct HoldingCounts {
+    pub holdings: i64,
+    pub expired: i64,
+    pub expiring_soon: i64,
+    pub needs_replenishment: i64,
+}
+
+pub fn counts(
+    conn: &mut DbConnection,
+    customer_id: i64,
+    rules: &ExpiryRules,
+) -> ApiResult<HoldingCounts> {
+    let mut count = |filter: HoldingFilter| repo::count_holdings(conn, customer_id, &filter, rules);
+    Ok(HoldingCounts {
+        holdings: count(HoldingFilter::default())?,
+        expired: count(HoldingFilter {
+            expired: Some(true),
+            ..Default::default()
+        })?,
+        expiring_soon: count(HoldingFilter {
+            expiring_within_days: Some(rules.default_window),
+            ..Default::default()
+        })?,
+        needs_replenishment: count(HoldingFilter {
+            needs_replenishment: Some(true),
+            ..Default::default()
+        })?,
+    })
+}
+
+/// Adds `quantity` units of an item (from a batch expiring on `expiry_date`) to the
+/// customer's holdings.
+pub fn receive(
+    conn: &mut DbConnection,
+    customer_id: i64,
+    item_id: i64,
+    item_name: &str,
+    quantity: i64,
+    expiry_date: Option<chrono::NaiveDate>,
+) -> ApiResult<()> {
+    Ok(repo::receive(
+        conn,
+        customer_id,
+        item_id,
+        item_name,
+        quantity,
+        expiry_date,
+    )?)
+}
+
+/// Forgets every holding of a customer whose account is being erased.
+pub fn delete_all_of(conn: &mut DbConnection, customer_id: i64) -> ApiResult<()> {
+    repo::delete_holdings_of(conn, customer_id)?;
     Ok(())
 }

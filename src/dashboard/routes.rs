@@ -4,11 +4,11 @@ use actix_web::{get, web};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::repo;
+use super::service;
 use crate::auth::{Action, Principal, Role};
 use crate::error::ApiResult;
-use crate::inventory::service::ExpiryRules;
 use crate::state::AppState;
+use crate::stock_rules::ExpiryRules;
 
 /// Counts for the caller's role; `links` maps each count to the list behind it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -62,24 +62,28 @@ pub async fn dashboard(
     let mut entries = if principal.is_staff() {
         let c = state
             .db
-            .run(move |conn| Ok(repo::staff_counts(conn, &rules)?))
+            .run(move |conn| service::staff_counts(conn, &rules))
             .await?;
         vec![
-            ("items", c.items, "/api/v1/items".to_owned()),
-            ("units", c.units, "/api/v1/items?sort=-quantity".to_owned()),
+            ("items", c.stock.items, "/api/v1/items".to_owned()),
+            (
+                "units",
+                c.stock.units,
+                "/api/v1/items?sort=-quantity".to_owned(),
+            ),
             (
                 "expired_batches",
-                c.expired_batches,
+                c.stock.expired_batches,
                 "/api/v1/items/expired".to_owned(),
             ),
             (
                 "expiring_soon",
-                c.expiring_soon,
+                c.stock.expiring_soon,
                 format!("/api/v1/items?expiring_within_days={window}"),
             ),
             (
                 "low_stock",
-                c.low_stock,
+                c.stock.low_stock,
                 "/api/v1/items?low_stock=true".to_owned(),
             ),
             (
@@ -93,23 +97,27 @@ pub async fn dashboard(
         let customer = principal.user_id;
         let c = state
             .db
-            .run(move |conn| Ok(repo::customer_counts(conn, customer, &rules)?))
+            .run(move |conn| service::customer_counts(conn, customer, &rules))
             .await?;
         vec![
-            ("holdings", c.holdings, "/api/v1/me/inventory".to_owned()),
+            (
+                "holdings",
+                c.holdings.holdings,
+                "/api/v1/me/inventory".to_owned(),
+            ),
             (
                 "expired",
-                c.expired,
+                c.holdings.expired,
                 "/api/v1/me/inventory?expired=true".to_owned(),
             ),
             (
                 "expiring_soon",
-                c.expiring_soon,
+                c.holdings.expiring_soon,
                 format!("/api/v1/me/inventory?expiring_within_days={window}"),
             ),
             (
                 "needs_replenishment",
-                c.needs_replenishment,
+                c.holdings.needs_replenishment,
                 "/api/v1/me/inventory?needs_replenishment=true".to_owned(),
             ),
             (

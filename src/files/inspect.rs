@@ -5,7 +5,7 @@ use std::io::Cursor;
 
 use image::{ImageFormat, ImageReader, Limits};
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, OrInternal};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -102,13 +102,11 @@ pub fn thumbnail(kind: Kind, bytes: &[u8], size: u32, max_pixels: u64) -> ApiRes
         .ok_or_else(|| ApiError::internal("thumbnail of a non-image"))?;
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     reader.limits(limits(max_pixels));
-    let image = reader.decode().map_err(ApiError::internal)?;
+    let image = reader.decode().or_internal()?;
     let small = image.thumbnail(size, size).into_rgb8();
     let mut out = Vec::new();
     let encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 85);
-    small
-        .write_with_encoder(encoder)
-        .map_err(ApiError::internal)?;
+    small.write_with_encoder(encoder).or_internal()?;
     Ok(out)
 }
 

@@ -6,4 +6,3 @@ pub mod inspect;
 pub mod repo;
 pub mod routes;
 pub mod service;
-pub mod storage;

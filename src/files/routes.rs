@@ -1,66 +1,13 @@
-use actix_multipart::{Multipart, MultipartError};
+use actix_multipart::Multipart;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
-use futures_util::StreamExt;
 
 use super::dto::{FileOut, ThumbnailQuery, UploadForm};
 use super::repo::FileRow;
-use super::service::{self, Upload};
+use super::service;
 use crate::auth::{Action, Principal};
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::state::AppState;
-
-fn multipart_error(e: MultipartError) -> ApiError {
-    match e {
-        MultipartError::ContentTypeMissing
-        | MultipartError::ContentTypeParse
-        | MultipartError::ContentTypeIncompatible => ApiError::UnsupportedMediaType(
-            "send multipart/form-data with parts named `files`".to_owned(),
-        ),
-        other => ApiError::BadRequest(format!("the multipart body is malformed: {other}")),
-    }
-}
-
-/// Reads the parts named `files`, each into a buffer of at most `max_bytes` (413 past it),
-/// and at most `max_files` of them (413 past that). Other parts are skipped.
-pub async fn read_uploads(
-    mut payload: Multipart,
-    max_bytes: usize,
-    max_files: usize,
-) -> ApiResult<Vec<Upload>> {
-    let mut uploads = Vec::new();
-    while let Some(field) = payload.next().await {
-        let mut field = field.map_err(multipart_error)?;
-        let is_file = field.name() == Some("files");
-        let filename = field
-            .content_disposition()
-            .and_then(|d| d.get_filename())
-            .unwrap_or("file")
-            .to_owned();
-        if is_file && uploads.len() == max_files {
-            return Err(ApiError::PayloadTooLarge(format!(
-                "at most {max_files} files per upload"
-            )));
-        }
-        let mut bytes = Vec::new();
-        while let Some(chunk) = field.next().await {
-            let chunk = chunk.map_err(multipart_error)?;
-            if !is_file {
-                continue;
-            }
-            if bytes.len() + chunk.len() > max_bytes {
-                return Err(ApiError::PayloadTooLarge(format!(
-                    "{filename} is over the {max_bytes}-byte limit per file"
-                )));
-            }
-            bytes.extend_from_slice(&chunk);
-        }
-        if is_file {
-            uploads.push(Upload { filename, bytes });
-        }
-    }
-    Ok(uploads)
-}
 
 /// Upload one or more files (parts named `files`). JPEG, PNG, WebP and PDF, typed from their
 /// bytes; images must decode within the pixel limit. All parts are stored, or none.
@@ -83,14 +30,7 @@ pub async fn upload(
     payload: Multipart,
 ) -> ApiResult<HttpResponse> {
     principal.require(Action::UploadFiles)?;
-    let settings = &state.settings;
-    let parts = read_uploads(
-        payload,
-        settings.max_upload_bytes,
-        settings.max_files_per_upload,
-    )
-    .await?;
-    let stored = service::upload(&state, &principal, parts).await?;
+    let stored = service::upload_form(&state, &principal, payload).await?;
     Ok(HttpResponse::Created().json(stored))
 }
 

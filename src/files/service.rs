@@ -1,5 +1,7 @@
 //! Who may see a file, and how uploads, downloads, thumbnails and deletes behave.
 
+use actix_multipart::{Multipart, MultipartError};
+use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 
 use super::dto::FileOut;
@@ -104,6 +106,75 @@ struct Checked {
 /// Stores every part or none: each is typed from its bytes (415 for anything but JPEG, PNG,
 /// WebP or PDF) and images must decode within the pixel limit (422), before anything is
 /// written.
+/// Reads a `multipart/form-data` body (parts named `files`) within the upload limits, and
+/// stores every file or none.
+pub async fn upload_form(
+    state: &AppState,
+    principal: &Principal,
+    payload: Multipart,
+) -> ApiResult<Vec<FileOut>> {
+    let settings = &state.settings;
+    let parts = read_uploads(
+        payload,
+        settings.max_upload_bytes,
+        settings.max_files_per_upload,
+    )
+    .await?;
+    upload(state, principal, parts).await
+}
+
+fn multipart_error(e: MultipartError) -> ApiError {
+    match e {
+        MultipartError::ContentTypeMissing
+        | MultipartError::ContentTypeParse
+        | MultipartError::ContentTypeIncompatible => ApiError::UnsupportedMediaType(
+            "send multipart/form-data with parts named `files`".to_owned(),
+        ),
+        other => ApiError::BadRequest(format!("the multipart body is malformed: {other}")),
+    }
+}
+
+/// Reads the parts named `files`, each into a buffer of at most `max_bytes` (413 past it),
+/// and at most `max_files` of them (413 past that). Other parts are skipped.
+async fn read_uploads(
+    mut payload: Multipart,
+    max_bytes: usize,
+    max_files: usize,
+) -> ApiResult<Vec<Upload>> {
+    let mut uploads = Vec::new();
+    while let Some(field) = payload.next().await {
+        let mut field = field.map_err(multipart_error)?;
+        let is_file = field.name() == Some("files");
+        let filename = field
+            .content_disposition()
+            .and_then(|d| d.get_filename())
+            .unwrap_or("file")
+            .to_owned();
+        if is_file && uploads.len() == max_files {
+            return Err(ApiError::PayloadTooLarge(format!(
+                "at most {max_files} files per upload"
+            )));
+        }
+        let mut bytes = Vec::new();
+        while let Some(chunk) = field.next().await {
+            let chunk = chunk.map_err(multipart_error)?;
+            if !is_file {
+                continue;
+            }
+            if bytes.len() + chunk.len() > max_bytes {
+                return Err(ApiError::PayloadTooLarge(format!(
+                    "{filename} is over the {max_bytes}-byte limit per file"
+                )));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        if is_file {
+            uploads.push(Upload { filename, bytes });
+        }
+    }
+    Ok(uploads)
+}
+
 pub async fn upload(
     state: &AppState,
     principal: &Principal,

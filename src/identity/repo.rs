@@ -157,26 +157,6 @@ pub fn insert_refresh_token(
         .map(|_| ())
 }
 
-/// The role of the user behind a session that is still live (not revoked, not expired,
-/// user not erased) — the check behind every authenticated request.
-pub fn active_session_role(
-    conn: &mut DbConnection,
-    session_id: i64,
-    user_id: i64,
-) -> QueryResult<Option<Role>> {
-    let role: Option<String> = sessions::table
-        .inner_join(users::table)
-        .filter(sessions::id.eq(session_id))
-        .filter(sessions::user_id.eq(user_id))
-        .filter(sessions::revoked_at.is_null())
-        .filter(sessions::expires_at.gt(crate::time::now()))
-        .filter(users::deleted_at.is_null())
-        .select(users::role)
-        .first(conn)
-        .optional()?;
-    Ok(role.and_then(|r| r.parse().ok()))
-}
-
 pub struct RefreshTokenRow {
     pub token_id: i64,
     pub session_id: i64,

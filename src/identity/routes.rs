@@ -12,17 +12,9 @@ use crate::auth::{Action, Principal};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
-/// The caller's address (the TCP peer: forwarded headers are not trusted for rate limits)
-/// and user agent.
+/// The caller's address and user agent.
 pub fn client_info(req: &HttpRequest) -> ClientInfo {
-    ClientInfo {
-        address: req.peer_addr().map(|a| a.ip().to_string()),
-        user_agent: req
-            .headers()
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.chars().take(256).collect()),
-    }
+    ClientInfo::of(req)
 }
 
 /// Sign up as a customer.

@@ -4,11 +4,13 @@ use chrono::Duration as ChronoDuration;
 use validator::Validate;
 
 use super::dto::{PasswordChange, ProfilePatch, RegisterRequest, TokenResponse, UserOut};
+pub use super::repo::UserRow;
 use super::repo::{self, NewUser, ProfileChanges};
 use super::validate::login_key;
 use crate::auth::tokens::{hash_secret, random_secret};
 use crate::auth::{Principal, Role};
-use crate::error::{ApiError, ApiResult, Context};
+use crate::db::DbConnection;
+use crate::error::{ApiError, ApiResult, Context, OrInternal};
 use crate::state::AppState;
 
 /// Where a request came from, for rate limits and the session list.
@@ -16,6 +18,21 @@ use crate::state::AppState;
 pub struct ClientInfo {
     pub address: Option<String>,
     pub user_agent: Option<String>,
+}
+
+impl ClientInfo {
+    /// The caller's address (the TCP peer: forwarded headers are not trusted for rate
+    /// limits) and user agent.
+    pub fn of(req: &actix_web::HttpRequest) -> Self {
+        Self {
+            address: req.peer_addr().map(|a| a.ip().to_string()),
+            user_agent: req
+                .headers()
+                .get(actix_web::http::header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.chars().take(256).collect()),
+        }
+    }
 }
 
 /// What a new account is made of, once validated.
@@ -131,6 +148,23 @@ pub async fn register_account(
     Ok(user)
 }
 
+/// A live customer, or 404 (staff, bots and erased accounts are not customers).
+pub async fn live_customer(state: &AppState, id: i64) -> ApiResult<UserRow> {
+    let row = state
+        .db
+        .run(move |conn| repo::find_user(conn, id).or_not_found(format!("customer {id}")))
+        .await?;
+    if row.role() != Role::Customer || row.deleted_at.is_some() {
+        return Err(ApiError::not_found(format!("customer {id}")));
+    }
+    Ok(row)
+}
+
+/// A user by id, inside the caller's transaction.
+pub fn find_user(conn: &mut DbConnection, id: i64) -> ApiResult<UserRow> {
+    repo::find_user(conn, id).or_not_found(format!("user {id}"))
+}
+
 pub async fn user(state: &AppState, id: i64) -> ApiResult<UserOut> {
     state
         .db
@@ -210,8 +244,7 @@ async fn start_session(
 ) -> ApiResult<TokenResponse> {
     let refresh = random_secret("");
     let refresh_hash = hash_secret(&refresh);
-    let ttl =
-        ChronoDuration::from_std(state.settings.refresh_token_ttl).map_err(ApiError::internal)?;
+    let ttl = ChronoDuration::from_std(state.settings.refresh_token_ttl).or_internal()?;
     let client = client.clone();
     let (session_id, row) = state
         .db

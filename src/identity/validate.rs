@@ -2,11 +2,8 @@
 
 use validator::ValidationError;
 
-fn invalid(message: &'static str) -> ValidationError {
-    let mut e = ValidationError::new("invalid");
-    e.message = Some(message.into());
-    e
-}
+use crate::validation::invalid;
+pub use crate::validation::plain_text;
 
 /// 3–32 characters: letters, digits, `.`, `_`, `-`; starting with a letter or digit.
 pub fn username(value: &str) -> Result<(), ValidationError> {
@@ -58,17 +55,6 @@ pub fn phone(value: &str) -> Result<(), ValidationError> {
     let digits = rest.chars().filter(char::is_ascii_digit).count();
     if !(7..=15).contains(&digits) {
         return Err(invalid("must have 7 to 15 digits"));
-    }
-    Ok(())
-}
-
-/// Display text: no control characters.
-pub fn plain_text(value: &str) -> Result<(), ValidationError> {
-    if value
-        .chars()
-        .any(|c| c.is_control() && c != '\n' && c != '\t')
-    {
-        return Err(invalid("may not contain control characters"));
     }
     Ok(())
 }

@@ -3,8 +3,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use validator::{Validate, ValidationError};
 
-use crate::identity::validate::plain_text;
 use crate::pagination::double_option;
+use crate::validation::plain_text;
 
 pub const MAX_QUANTITY: i64 = 1_000_000_000;
 

@@ -4,12 +4,14 @@
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::dsl::sql;
 use diesel::prelude::*;
-use diesel::sql_types::{Bool, Date};
+use diesel::sql_types::BigInt;
 use serde::{Deserialize, Serialize};
 
 use super::dto::{ItemQuery, ItemSort};
 use crate::db::schema::{batches, items, stock_movements};
 use crate::db::DbConnection;
+use crate::db::{coalesce_int, date_add_days};
+use crate::stock_rules::{low_stock_sql, ExpiryRules};
 
 /// Sorts after any real expiry date (the `expiry_sort` of items without dated stock).
 pub fn no_expiry() -> NaiveDate {
@@ -165,8 +167,9 @@ pub fn delete_item(conn: &mut DbConnection, id: i64) -> QueryResult<usize> {
 }
 
 /// Shifts the item's stock total by `delta` unless that would make it negative. As the
-/// first statement of a stock transaction it takes the item's row lock (PostgreSQL) or the
-/// write lock (SQLite), so concurrent changes to one item queue up and none is lost.
+/// first statement of a stock transaction it takes the item's row lock on PostgreSQL (SQLite's
+/// write transactions already hold the database's write lock), so concurrent changes to one
+/// item queue up and none is lost.
 /// Returns false when the item is missing or the stock is short.
 pub fn shift_total(conn: &mut DbConnection, item_id: i64, delta: i64) -> QueryResult<bool> {
     diesel::update(
@@ -355,7 +358,7 @@ pub fn expired_batches(
 }
 
 /// Where the previous page of items ended: the sort key as text, and the id.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ItemCursor {
     pub key: String,
     pub id: i64,
@@ -373,26 +376,6 @@ pub fn cursor_of(row: &ItemRow, sort: ItemSort) -> ItemCursor {
         }
     };
     ItemCursor { key, id: row.id }
-}
-
-/// SQL for "available stock (unexpired) is at or below the reorder level".
-pub fn low_stock_sql(
-    today: NaiveDate,
-) -> Box<dyn BoxableExpression<items::table, crate::db::MultiBackend, SqlType = Bool>> {
-    // Stock at or below the level is low whatever expired; only items whose earliest stocked
-    // batch has expired need the (indexed) sum of their expired batches, so a scan over many
-    // items stays cheap. SUM is cast so both backends return BIGINT (PostgreSQL's is NUMERIC).
-    Box::new(
-        // `expiry_sort` is never NULL, so the AND short-circuits (NULL AND x needs x).
-        sql::<Bool>("(items.quantity <= items.min_quantity OR (items.expiry_sort < ")
-            .bind::<Date, _>(today)
-            .sql(
-                " AND items.quantity - COALESCE((SELECT CAST(SUM(b.quantity) AS BIGINT) \
-                 FROM batches b WHERE b.item_id = items.id AND b.expiry_date < ",
-            )
-            .bind::<Date, _>(today)
-            .sql("), 0) <= items.min_quantity))"),
-    )
 }
 
 /// One page of items matching `query`, keyset-paginated on (sort key, id).
@@ -560,4 +543,79 @@ pub fn items_after(
         .limit(limit)
         .select(ItemRow::as_select())
         .load(conn)
+}
+
+/// Items that may need restocking: available stock at or below the reorder level, or a
+/// stocked batch expired or within the item's window. Name order, after `after`.
+pub fn restock_candidates(
+    conn: &mut DbConnection,
+    rules: &ExpiryRules,
+    after: Option<ItemCursor>,
+    limit: i64,
+) -> QueryResult<Vec<ItemRow>> {
+    let today = rules.today;
+    let window = coalesce_int(items::expiry_warning_days, rules.default_window);
+    let mut query = items::table
+        .filter(
+            crate::inventory::repo::low_stock_sql(today).or(items::next_expiry
+                .is_not_null()
+                .and(items::next_expiry.le(date_add_days(today, window).nullable()))
+                .assume_not_null()),
+        )
+        .select(ItemRow::as_select())
+        .order((items::name_key.asc(), items::id.asc()))
+        .into_boxed();
+    if let Some(ItemCursor { key: name, id }) = after {
+        query = query.filter(
+            items::name_key
+                .gt(name.clone())
+                .or(items::name_key.eq(name).and(items::id.gt(id))),
+        );
+    }
+    query.limit(limit + 1).load(conn)
+}
+
+/// Store-wide stock counts, each one query over an index, never loading a table.
+pub struct StockCounts {
+    pub items: i64,
+    pub units: i64,
+    pub expired_batches: i64,
+    pub expiring_soon: i64,
+    pub low_stock: i64,
+}
+
+pub fn stock_counts(conn: &mut DbConnection, rules: &ExpiryRules) -> QueryResult<StockCounts> {
+    let today: NaiveDate = rules.today;
+    let window = coalesce_int(items::expiry_warning_days, rules.default_window);
+    // The widest window in use bounds the range of batches to look at (an index lookup).
+    let widest: Option<i32> = items::table
+        .select(diesel::dsl::max(items::expiry_warning_days))
+        .first(conn)?;
+    let horizon =
+        today + chrono::Duration::days(i64::from(widest.unwrap_or(0).max(rules.default_window)));
+    Ok(StockCounts {
+        items: items::table.count().get_result(conn)?,
+        units: items::table
+            .select(sql::<BigInt>(
+                "CAST(COALESCE(SUM(items.quantity), 0) AS BIGINT)",
+            ))
+            .get_result(conn)?,
+        expired_batches: batches::table
+            .filter(batches::quantity.gt(0))
+            .filter(batches::expiry_date.lt(today))
+            .count()
+            .get_result(conn)?,
+        expiring_soon: batches::table
+            .inner_join(items::table)
+            .filter(batches::quantity.gt(0))
+            .filter(batches::expiry_date.ge(today))
+            .filter(batches::expiry_date.le(horizon))
+            .filter(batches::expiry_date.le(date_add_days(today, window).nullable()))
+            .count()
+            .get_result(conn)?,
+        low_stock: items::table
+            .filter(low_stock_sql(today))
+            .count()
+            .get_result(conn)?,
+    })
 }

@@ -1,44 +1,22 @@
 //! Inventory rules: what an item is, who sees what, and how stock moves.
 
 use chrono::NaiveDate;
+use diesel::OptionalExtension;
 use validator::Validate;
 
 use super::dto::{
     AdjustReason, Adjustment, AdjustmentOut, BatchOut, CustomerItemOut, ExpiredBatchOut, ItemKind,
     ItemOut, ItemPatch, ItemQuery, ItemSort, ItemView, MovementOut, NewBatch, NewItem,
 };
-use super::repo::{self, BatchRow, ExpiredCursor, ItemCursor, ItemFields, ItemRow, MovementRow};
+pub use super::repo::ItemCursor;
+use super::repo::{self, BatchRow, ExpiredCursor, ItemFields, ItemRow, MovementRow};
 use super::stock::{self, Change, Eligible};
 use crate::auth::Principal;
+use crate::db::DbConnection;
 use crate::error::{ApiError, ApiResult, Context};
 use crate::pagination::{Page, PageParams};
 use crate::state::AppState;
-
-/// What the store's clock and settings say about expiry.
-#[derive(Clone, Copy)]
-pub struct ExpiryRules {
-    pub today: NaiveDate,
-    pub default_window: i32,
-}
-
-impl ExpiryRules {
-    pub fn now(state: &AppState) -> Self {
-        Self {
-            today: crate::time::today(),
-            default_window: state.settings.expiry_warning_days,
-        }
-    }
-
-    pub fn is_expired(&self, date: Option<NaiveDate>) -> bool {
-        date.is_some_and(|d| d < self.today)
-    }
-
-    /// Within the window and not yet expired.
-    pub fn is_expiring(&self, date: Option<NaiveDate>, window: Option<i32>) -> bool {
-        let window = i64::from(window.unwrap_or(self.default_window));
-        date.is_some_and(|d| d >= self.today && d <= self.today + chrono::Duration::days(window))
-    }
-}
+use crate::stock_rules::ExpiryRules;
 
 /// Stock figures of one item from its stocked batches.
 #[derive(Debug, Default, Clone, Copy)]
@@ -552,4 +530,79 @@ pub async fn expired(state: &AppState, page: PageParams) -> ApiResult<Page<Expir
             lot_code: b.lot_code,
         },
     ))
+}
+
+// Stock work other areas compose into their own transactions. Each takes the caller's
+// connection, so the caller's transaction covers it.
+
+/// The name of item `id`, or `None` when there is no such item.
+pub fn item_name(conn: &mut DbConnection, id: i64) -> ApiResult<Option<String>> {
+    Ok(repo::find_item(conn, id).optional()?.map(|item| item.name))
+}
+
+/// One unit of stock handed out: how many, and the expiry date of the batch they came from.
+pub struct HandedOut {
+    pub amount: i64,
+    pub expiry_date: Option<NaiveDate>,
+}
+
+/// Hands `quantity` units of an item out to a customer: earliest expiry first, never expired
+/// stock, one ledger row per batch. 404 for a missing item, 409 when stock is short.
+pub fn hand_out(
+    conn: &mut DbConnection,
+    item_id: i64,
+    quantity: i64,
+    actor_id: i64,
+    note: &str,
+    today: NaiveDate,
+) -> ApiResult<Vec<HandedOut>> {
+    let change = Change {
+        item_id,
+        reason: "fulfilment",
+        actor_id: Some(actor_id),
+        note: Some(note),
+    };
+    let (taken, _) = stock::remove(conn, &change, quantity, None, Eligible::Unexpired(today))?;
+    Ok(taken
+        .into_iter()
+        .map(|t| HandedOut {
+            amount: t.amount,
+            expiry_date: t.batch.expiry_date,
+        })
+        .collect())
+}
+
+/// An item that may need restocking, as staff see it, with its stock figures.
+pub struct RestockCandidate {
+    pub item: ItemOut,
+    pub figures: StockFigures,
+    pub cursor: ItemCursor,
+}
+
+/// Items whose available stock is at or below the reorder level, or with a stocked batch
+/// expired or within the item's window: name order, after `after`, at most `limit + 1`.
+pub fn restock_candidates(
+    conn: &mut DbConnection,
+    rules: &ExpiryRules,
+    after: Option<ItemCursor>,
+    limit: i64,
+) -> ApiResult<Vec<RestockCandidate>> {
+    let rows = repo::restock_candidates(conn, rules, after, limit)?;
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    let batches = repo::stocked_batches_of(conn, &ids)?;
+    Ok(rows
+        .into_iter()
+        .map(|row| RestockCandidate {
+            figures: figures(rules, &row, &batches),
+            cursor: repo::cursor_of(&row, ItemSort::Name),
+            item: staff_view(rules, row, &batches, false),
+        })
+        .collect())
+}
+
+pub use super::repo::StockCounts;
+
+/// Store-wide stock counts for the staff dashboard.
+pub fn stock_counts(conn: &mut DbConnection, rules: &ExpiryRules) -> ApiResult<StockCounts> {
+    Ok(repo::stock_counts(conn, rules)?)
 }

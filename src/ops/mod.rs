@@ -1,4 +1,3 @@
 //! Operations: liveness, readiness, Prometheus metrics and the OpenAPI document.
 
-pub mod metrics;
 pub mod routes;

@@ -4,7 +4,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::db;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, OrInternal};
 use crate::state::AppState;
 
 #[derive(Serialize, ToSchema)]
@@ -59,10 +59,7 @@ pub async fn metrics(state: web::Data<AppState>, req: HttpRequest) -> ApiResult<
             return Err(ApiError::NotFound("no route for /metrics".to_owned()));
         }
     }
-    let text = state
-        .metrics
-        .render(state.db.pool())
-        .map_err(ApiError::internal)?;
+    let text = state.metrics.render(state.db.pool()).or_internal()?;
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(text))

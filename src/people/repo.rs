@@ -6,7 +6,7 @@ use super::dto::CustomerSort;
 use crate::auth::Role;
 use crate::db::schema::{sessions, users};
 use crate::db::DbConnection;
-use crate::identity::repo::UserRow;
+use crate::identity::service::UserRow;
 
 /// Where the previous page ended: the sort key (as text) and the id.
 #[derive(Debug, Serialize, Deserialize)]
@@ -123,7 +123,7 @@ pub fn list_users(
 }
 
 /// Takes the write lock on every owner row, so two concurrent demotions cannot both see
-/// "another owner is left". The first statement of the transaction on SQLite, too.
+/// "another owner is left" (PostgreSQL; on SQLite the write transaction holds the lock).
 pub fn lock_owners(conn: &mut DbConnection) -> QueryResult<usize> {
     diesel::update(
         users::table
@@ -174,8 +174,8 @@ pub fn erase_user(conn: &mut DbConnection, id: i64) -> QueryResult<usize> {
         .execute(conn)
 }
 
-/// Locks and returns a live customer (404 for anyone else).
-pub fn lock_customer(conn: &mut DbConnection, id: i64) -> QueryResult<UserRow> {
+/// Locks a live customer's row (`NotFound` for anyone else).
+pub fn lock_customer(conn: &mut DbConnection, id: i64) -> QueryResult<()> {
     let n = diesel::update(
         users::table
             .filter(users::id.eq(id))
@@ -187,5 +187,14 @@ pub fn lock_customer(conn: &mut DbConnection, id: i64) -> QueryResult<UserRow> {
     if n == 0 {
         return Err(diesel::result::Error::NotFound);
     }
-    crate::identity::repo::find_user(conn, id)
+    Ok(())
+}
+
+/// Live customer accounts.
+pub fn count_customers(conn: &mut DbConnection) -> QueryResult<i64> {
+    users::table
+        .filter(users::role.eq(Role::Customer.as_str()))
+        .filter(users::deleted_at.is_null())
+        .count()
+        .get_result(conn)
 }

@@ -1,13 +1,15 @@
 use super::dto::{CustomerDetail, CustomerQuery, CustomerSort, InventorySummary};
 use super::repo;
 use crate::auth::{Principal, Role};
+use crate::customer_inventory::service as holdings;
+use crate::db::DbConnection;
 use crate::error::{ApiError, ApiResult, Context};
 use crate::identity::dto::UserOut;
-use crate::identity::repo as users;
-use crate::inventory::service::ExpiryRules;
+use crate::identity::service as identity;
 use crate::pagination::{Page, PageParams};
-use crate::replenishment::dto::RequestStatus;
+use crate::replenishment::service as replenishment;
 use crate::state::AppState;
+use crate::stock_rules::ExpiryRules;
 
 pub async fn list_customers(
     state: &AppState,
@@ -45,25 +47,13 @@ pub async fn list_customers(
 
 /// A live customer, or 404 (staff and owners are not "customers").
 pub async fn customer(state: &AppState, id: i64) -> ApiResult<CustomerDetail> {
-    let row = state
-        .db
-        .run(move |conn| users::find_user(conn, id).or_not_found(format!("customer {id}")))
-        .await?;
-    if row.role() != Role::Customer {
-        return Err(ApiError::not_found(format!("customer {id}")));
-    }
+    let row = identity::live_customer(state, id).await?;
     let rules = ExpiryRules::now(state);
-    let (counts, open) = state
+    let (counts, open_requests) = state
         .db
         .run(move |conn| {
-            let counts = crate::dashboard::repo::customer_counts(conn, id, &rules)?;
-            let open = crate::replenishment::repo::list_requests(
-                conn,
-                Some(id),
-                Some(RequestStatus::Pending),
-                None,
-                49,
-            )?;
+            let counts = holdings::counts(conn, id, &rules)?;
+            let open = replenishment::pending_of(conn, id, 49)?;
             Ok((counts, open))
         })
         .await?;
@@ -75,10 +65,7 @@ pub async fn customer(state: &AppState, id: i64) -> ApiResult<CustomerDetail> {
             expiring_soon: counts.expiring_soon,
             needs_replenishment: counts.needs_replenishment,
         },
-        open_requests: open
-            .into_iter()
-            .map(crate::replenishment::service::request_out)
-            .collect(),
+        open_requests,
     })
 }
 
@@ -89,8 +76,8 @@ pub async fn delete_customer(state: &AppState, id: i64) -> ApiResult<()> {
         .transaction(move |conn| {
             repo::lock_customer(conn, id).or_not_found(format!("customer {id}"))?;
             // Their own data goes; what others need (the ledger, chat messages) stays.
-            crate::customer_inventory::repo::delete_holdings_of(conn, id)?;
-            crate::replenishment::repo::cancel_pending_of(conn, id)?;
+            holdings::delete_all_of(conn, id)?;
+            replenishment::cancel_pending_of(conn, id)?;
             repo::erase_user(conn, id)?;
             Ok(())
         })
@@ -125,7 +112,7 @@ pub async fn set_role(
         .db
         .transaction(move |conn| {
             repo::lock_owners(conn)?;
-            let target = users::find_user(conn, id).or_not_found(format!("user {id}"))?;
+            let target = identity::find_user(conn, id)?;
             if target.role() == Role::Bot {
                 return Err(ApiError::Conflict(
                     "a bot's role cannot be changed".to_owned(),
@@ -143,5 +130,10 @@ pub async fn set_role(
             Ok(())
         })
         .await?;
-    crate::identity::service::user(state, id).await
+    identity::user(state, id).await
+}
+
+/// Live customer accounts, for the staff dashboard.
+pub fn count_customers(conn: &mut DbConnection) -> ApiResult<i64> {
+    Ok(repo::count_customers(conn)?)
 }

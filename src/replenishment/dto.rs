@@ -4,8 +4,8 @@ use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
 use crate::customer_inventory::dto::HoldingOut;
-use crate::identity::validate::plain_text;
 use crate::inventory::dto::ItemOut;
+use crate::validation::plain_text;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]

@@ -1,12 +1,11 @@
-use chrono::{NaiveDate, NaiveDateTime};
+use chrono::NaiveDateTime;
 use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 
 use super::dto::RequestStatus;
-use crate::db::schema::{items, replenishment_requests as requests};
-use crate::db::{coalesce_int, date_add_days, DbConnection};
-use crate::inventory::repo::ItemRow;
+use crate::db::schema::replenishment_requests as requests;
+use crate::db::DbConnection;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = requests)]
@@ -56,12 +55,15 @@ pub fn find_request(conn: &mut DbConnection, id: i64) -> QueryResult<RequestRow>
         .first(conn)
 }
 
-pub fn count_pending_of(conn: &mut DbConnection, customer_id: i64) -> QueryResult<i64> {
-    requests::table
-        .filter(requests::customer_id.eq(customer_id))
+/// Pending requests, all of them or one customer's.
+pub fn count_pending(conn: &mut DbConnection, customer_id: Option<i64>) -> QueryResult<i64> {
+    let mut query = requests::table
         .filter(requests::status.eq(RequestStatus::Pending.as_str()))
-        .count()
-        .get_result(conn)
+        .into_boxed();
+    if let Some(customer_id) = customer_id {
+        query = query.filter(requests::customer_id.eq(customer_id));
+    }
+    query.count().get_result(conn)
 }
 
 /// Moves a pending request to `to`. As the first statement of a transaction it also locks
@@ -144,34 +146,4 @@ pub fn promised(conn: &mut DbConnection, item_ids: &[i64]) -> QueryResult<Vec<(i
             sql::<BigInt>("CAST(SUM(replenishment_requests.quantity) AS BIGINT)"),
         ))
         .load(conn)
-}
-
-/// Items that may need restocking: available stock at or below the reorder level, or a
-/// stocked batch expired or within the item's window. Name order, after `after`.
-pub fn candidates(
-    conn: &mut DbConnection,
-    today: NaiveDate,
-    default_window: i32,
-    after: Option<(String, i64)>,
-    limit: i64,
-) -> QueryResult<Vec<ItemRow>> {
-    let window = coalesce_int(items::expiry_warning_days, default_window);
-    let mut query = items::table
-        .filter(
-            crate::inventory::repo::low_stock_sql(today).or(items::next_expiry
-                .is_not_null()
-                .and(items::next_expiry.le(date_add_days(today, window).nullable()))
-                .assume_not_null()),
-        )
-        .select(ItemRow::as_select())
-        .order((items::name_key.asc(), items::id.asc()))
-        .into_boxed();
-    if let Some((name, id)) = after {
-        query = query.filter(
-            items::name_key
-                .gt(name.clone())
-                .or(items::name_key.eq(name).and(items::id.gt(id))),
-        );
-    }
-    query.limit(limit + 1).load(conn)
 }

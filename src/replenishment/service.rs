@@ -8,15 +8,15 @@ use super::dto::{
 };
 use super::repo::{self, RequestRow};
 use crate::auth::{Action, Principal};
+use crate::customer_inventory::dto::HoldingOut;
 use crate::customer_inventory::dto::HoldingQuery;
-use crate::customer_inventory::repo as holdings;
-use crate::customer_inventory::service::holding_out;
+use crate::customer_inventory::service as holdings;
+use crate::db::DbConnection;
 use crate::error::{ApiError, ApiResult, Context};
-use crate::inventory::repo as items;
-use crate::inventory::service::{figures, staff_view, ExpiryRules};
-use crate::inventory::stock::{self, Change, Eligible};
+use crate::inventory::service::{self as items, ItemCursor};
 use crate::pagination::{Page, PageParams};
 use crate::state::AppState;
+use crate::stock_rules::ExpiryRules;
 
 /// At most this many pending requests per customer.
 pub const MAX_PENDING_PER_CUSTOMER: i64 = 100;
@@ -50,73 +50,40 @@ pub async fn list(
     principal: &Principal,
     page: PageParams,
 ) -> ApiResult<Page<ReplenishmentEntry>> {
-    let limit = page.limit()?;
-    let rules = ExpiryRules::now(state);
     if !principal.is_staff() {
         principal.require(Action::HoldInventory)?;
-        let after = page.cursor::<i64>()?;
-        let customer = principal.user_id;
-        let rows = state
-            .db
-            .run(move |conn| {
-                let filter = HoldingQuery {
-                    needs_replenishment: Some(true),
-                    ..Default::default()
-                };
-                Ok(holdings::holdings_of(
-                    conn,
-                    customer,
-                    &filter,
-                    &rules,
-                    after,
-                    limit + 1,
-                )?)
-            })
-            .await?;
-        return Ok(Page::from_rows(
-            rows,
-            limit,
-            |(h, _)| h.id,
-            |(h, window)| {
-                let holding = holding_out(&rules, h, window);
-                let mut reasons = Vec::new();
-                if holding.quantity <= holding.min_quantity {
-                    reasons.push(Reason::LowStock);
-                }
-                if holding.expired {
-                    reasons.push(Reason::Expired);
-                }
-                if holding.expiring {
-                    reasons.push(Reason::Expiring);
-                }
-                ReplenishmentEntry::Customer(CustomerEntry {
-                    suggested_quantity: (2 * holding.min_quantity - holding.quantity).max(0),
-                    holding,
-                    reasons,
-                })
-            },
-        ));
+        let filter = HoldingQuery {
+            needs_replenishment: Some(true),
+            ..Default::default()
+        };
+        let holdings = holdings::list(state, principal.user_id, filter, page).await?;
+        return Ok(Page {
+            data: holdings.data.into_iter().map(customer_entry).collect(),
+            next_cursor: holdings.next_cursor,
+        });
     }
-    let after = page.cursor::<items::ItemCursor>()?.map(|c| (c.key, c.id));
-    let (rows, batches, promised) = state
+    let limit = page.limit()?;
+    let after = page.cursor::<ItemCursor>()?;
+    let rules = ExpiryRules::now(state);
+    let (candidates, promised) = state
         .db
         .run(move |conn| {
-            let rows = repo::candidates(conn, rules.today, rules.default_window, after, limit)?;
-            let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-            let batches = items::stocked_batches_of(conn, &ids)?;
+            let candidates = items::restock_candidates(conn, &rules, after, limit)?;
+            let ids: Vec<i64> = candidates.iter().map(|c| c.item.id).collect();
             let promised: HashMap<i64, i64> = repo::promised(conn, &ids)?.into_iter().collect();
-            Ok((rows, batches, promised))
+            Ok((candidates, promised))
         })
         .await?;
     Ok(Page::from_rows(
-        rows,
+        candidates,
         limit,
-        |r| items::cursor_of(r, crate::inventory::dto::ItemSort::Name),
-        |row| {
-            let f = figures(&rules, &row, &batches);
-            let promised = promised.get(&row.id).copied().unwrap_or(0);
+        |c| c.cursor.clone(),
+        |c| {
+            let f = c.figures;
+            let item = c.item;
+            let promised = promised.get(&item.id).copied().unwrap_or(0);
             let mut reasons = Vec::new();
-            if f.available <= row.min_quantity {
+            if f.available <= item.min_quantity {
                 reasons.push(Reason::LowStock);
             }
             if f.expired > 0 {
@@ -125,16 +92,39 @@ pub async fn list(
             if f.expiring > 0 {
                 reasons.push(Reason::Expiring);
             }
-            let suggested =
-                suggestion(row.target_quantity, row.min_quantity, f.available, promised);
+            let suggested = suggestion(
+                item.target_quantity,
+                item.min_quantity,
+                f.available,
+                promised,
+            );
             ReplenishmentEntry::Staff(Box::new(StaffEntry {
-                item: staff_view(&rules, row, &batches, false),
+                item,
                 reasons,
                 suggested_quantity: suggested,
                 promised_quantity: promised,
             }))
         },
     ))
+}
+
+/// A customer's holding that needs replenishing: why, and how much would restore it.
+fn customer_entry(holding: HoldingOut) -> ReplenishmentEntry {
+    let mut reasons = Vec::new();
+    if holding.quantity <= holding.min_quantity {
+        reasons.push(Reason::LowStock);
+    }
+    if holding.expired {
+        reasons.push(Reason::Expired);
+    }
+    if holding.expiring {
+        reasons.push(Reason::Expiring);
+    }
+    ReplenishmentEntry::Customer(CustomerEntry {
+        suggested_quantity: (2 * holding.min_quantity - holding.quantity).max(0),
+        holding,
+        reasons,
+    })
 }
 
 pub async fn create(
@@ -147,14 +137,10 @@ pub async fn create(
     let id = state
         .db
         .transaction(move |conn| {
-            let item = match items::find_item(conn, new.item_id) {
-                Ok(item) => item,
-                Err(diesel::result::Error::NotFound) => {
-                    return Err(ApiError::field("item_id", "no such item"))
-                }
-                Err(e) => return Err(e.into()),
+            let Some(item_name) = items::item_name(conn, new.item_id)? else {
+                return Err(ApiError::field("item_id", "no such item"));
             };
-            if repo::count_pending_of(conn, customer)? >= MAX_PENDING_PER_CUSTOMER {
+            if repo::count_pending(conn, Some(customer))? >= MAX_PENDING_PER_CUSTOMER {
                 return Err(ApiError::Conflict(format!(
                     "at most {MAX_PENDING_PER_CUSTOMER} requests may be pending at once"
                 )));
@@ -162,8 +148,8 @@ pub async fn create(
             Ok(repo::insert_request(
                 conn,
                 customer,
-                item.id,
-                &item.name,
+                new.item_id,
+                &item_name,
                 new.quantity,
                 new.note.as_deref(),
             )?)
@@ -240,26 +226,15 @@ pub async fn fulfil(state: &AppState, principal: &Principal, id: i64) -> ApiResu
                 ));
             };
             let note = format!("request {id}");
-            let (taken, _) = stock::remove(
-                conn,
-                &Change {
-                    item_id,
-                    reason: "fulfilment",
-                    actor_id: Some(by),
-                    note: Some(&note),
-                },
-                request.quantity,
-                None,
-                Eligible::Unexpired(today),
-            )?;
-            for t in taken {
+            let handed_out = items::hand_out(conn, item_id, request.quantity, by, &note, today)?;
+            for part in handed_out {
                 holdings::receive(
                     conn,
                     request.customer_id,
                     item_id,
                     &request.item_name,
-                    t.amount,
-                    t.batch.expiry_date,
+                    part.amount,
+                    part.expiry_date,
                 )?;
             }
             Ok(())
@@ -314,4 +289,33 @@ pub async fn cancel(state: &AppState, principal: &Principal, id: i64) -> ApiResu
     let me = principal.user_id;
     settle(state, id, RequestStatus::Cancelled, me, None, Some(me)).await?;
     get(state, principal, id).await
+}
+
+// Request work other areas compose into their own transactions or summaries.
+
+/// Pending requests, all of them or one customer's.
+pub fn count_pending(conn: &mut DbConnection, customer_id: Option<i64>) -> ApiResult<i64> {
+    Ok(repo::count_pending(conn, customer_id)?)
+}
+
+/// A customer's pending requests, newest first, at most `limit`.
+pub fn pending_of(
+    conn: &mut DbConnection,
+    customer_id: i64,
+    limit: i64,
+) -> ApiResult<Vec<RequestOut>> {
+    let rows = repo::list_requests(
+        conn,
+        Some(customer_id),
+        Some(RequestStatus::Pending),
+        None,
+        limit,
+    )?;
+    Ok(rows.into_iter().map(request_out).collect())
+}
+
+/// Cancels every pending request of a customer whose account is being erased.
+pub fn cancel_pending_of(conn: &mut DbConnection, customer_id: i64) -> ApiResult<()> {
+    repo::cancel_pending_of(conn, customer_id)?;
+    Ok(())
 }

@@ -149,7 +149,7 @@ impl TestAppBuilder {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
         let port = listener.local_addr().expect("local addr").port();
         let (server, state) = if self.skip_migrations {
-            let state = web::Data::new(AppState::new(settings).expect("state"));
+            let state = web::Data::new(stockroom::router::state(settings).expect("state"));
             let app_state = state.clone();
             let server =
                 actix_web::HttpServer::new(move || stockroom::router::app(app_state.clone()))

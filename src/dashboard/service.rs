@@ -1,0 +1,39 @@
+//! The counts behind the dashboard, asked of each area's service in one database trip.
+
+use crate::customer_inventory::service as holdings;
+use crate::db::DbConnection;
+use crate::error::ApiResult;
+use crate::inventory::service::{self as inventory, StockCounts};
+use crate::people::service as people;
+use crate::replenishment::service as replenishment;
+use crate::stock_rules::ExpiryRules;
+
+pub struct StaffCounts {
+    pub stock: StockCounts,
+    pub pending_requests: i64,
+    pub customers: i64,
+}
+
+pub fn staff_counts(conn: &mut DbConnection, rules: &ExpiryRules) -> ApiResult<StaffCounts> {
+    Ok(StaffCounts {
+        stock: inventory::stock_counts(conn, rules)?,
+        pending_requests: replenishment::count_pending(conn, None)?,
+        customers: people::count_customers(conn)?,
+    })
+}
+
+pub struct CustomerCounts {
+    pub holdings: holdings::HoldingCounts,
+    pub open_requests: i64,
+}
+
+pub fn customer_counts(
+    conn: &mut DbConnection,
+    customer_id: i64,
+    rules: &ExpiryRules,
+) -> ApiResult<CustomerCounts> {
+    Ok(CustomerCounts {
+        holdings: holdings::counts(conn, customer_id, rules)?,
+        open_requests: replenishment::count_pending(conn, Some(customer_id))?,
+    })
+}

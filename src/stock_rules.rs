@@ -1,0 +1,57 @@
+//! Stock rules that several areas share: when a batch is expired or expiring, and when an
+//! item's available (unexpired) stock is low. Inventory, customer holdings, replenishment and
+//! the dashboard all answer these questions; they are written down once, here.
+
+use chrono::NaiveDate;
+use diesel::dsl::sql;
+use diesel::prelude::*;
+use diesel::sql_types::{Bool, Date};
+
+use crate::db::schema::items;
+use crate::state::AppState;
+
+/// What the store's clock and settings say about expiry.
+#[derive(Clone, Copy)]
+pub struct ExpiryRules {
+    pub today: NaiveDate,
+    pub default_window: i32,
+}
+
+impl ExpiryRules {
+    pub fn now(state: &AppState) -> Self {
+        Self {
+            today: crate::time::today(),
+            default_window: state.settings.expiry_warning_days,
+        }
+    }
+
+    pub fn is_expired(&self, date: Option<NaiveDate>) -> bool {
+        date.is_some_and(|d| d < self.today)
+    }
+
+    /// Within the window and not yet expired.
+    pub fn is_expiring(&self, date: Option<NaiveDate>, window: Option<i32>) -> bool {
+        let window = i64::from(window.unwrap_or(self.default_window));
+        date.is_some_and(|d| d >= self.today && d <= self.today + chrono::Duration::days(window))
+    }
+}
+
+/// SQL for "available stock (unexpired) is at or below the reorder level".
+pub fn low_stock_sql(
+    today: NaiveDate,
+) -> Box<dyn BoxableExpression<items::table, crate::db::MultiBackend, SqlType = Bool>> {
+    // Stock at or below the level is low whatever expired; only items whose earliest stocked
+    // batch has expired need the (indexed) sum of their expired batches, so a scan over many
+    // items stays cheap. SUM is cast so both backends return BIGINT (PostgreSQL's is NUMERIC).
+    Box::new(
+        // `expiry_sort` is never NULL, so the AND short-circuits (NULL AND x needs x).
+        sql::<Bool>("(items.quantity <= items.min_quantity OR (items.expiry_sort < ")
+            .bind::<Date, _>(today)
+            .sql(
+                " AND items.quantity - COALESCE((SELECT CAST(SUM(b.quantity) AS BIGINT) \
+                 FROM batches b WHERE b.item_id = items.id AND b.expiry_date < ",
+            )
+            .bind::<Date, _>(today)
+            .sql("), 0) <= items.min_quantity))"),
+    )
+}
