@@ -35,6 +35,40 @@ impl PageParams {
     }
 }
 
+/// Where the previous page ended: the last row's sort key and id. Lists are ordered by
+/// (key, id), so the next page starts strictly after this pair: nothing is skipped or repeated
+/// while rows are added. The key keeps its own type inside the cursor (a number, a date, a
+/// time, a text), so a cursor decodes straight into the key the query compares with, and a
+/// cursor of another sort is refused as malformed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Keyset<K> {
+    pub key: K,
+    pub id: i64,
+}
+
+/// Narrows a boxed query to the rows after `$after` (an `Option<Keyset<_>>`) in
+/// (`$column`, `$id`) order, and orders it that way, descending when `$desc`: the one keyset
+/// pagination every list uses. A macro, because the query's type differs per table.
+macro_rules! keyset_page {
+    ($query:expr, $column:expr, $id:expr, $after:expr, $desc:expr) => {{
+        let mut query = $query;
+        let desc: bool = $desc;
+        if let Some($crate::pagination::Keyset { key, id }) = $after {
+            query = if desc {
+                query.filter($column.lt(key.clone()).or($column.eq(key).and($id.lt(id))))
+            } else {
+                query.filter($column.gt(key.clone()).or($column.eq(key).and($id.gt(id))))
+            };
+        }
+        if desc {
+            query.order(($column.desc(), $id.desc()))
+        } else {
+            query.order(($column.asc(), $id.asc()))
+        }
+    }};
+}
+pub(crate) use keyset_page;
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Page<T> {
     pub data: Vec<T>,

@@ -316,6 +316,15 @@ pub enum ItemSort {
     CreatedAtDesc,
 }
 
+impl ItemSort {
+    pub fn is_desc(self) -> bool {
+        matches!(
+            self,
+            Self::NameDesc | Self::QuantityDesc | Self::ExpiryDateDesc | Self::CreatedAtDesc
+        )
+    }
+}
+
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ItemQuery {

@@ -5,12 +5,13 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use super::dto::{ItemQuery, ItemSort};
+use super::dto::{ItemKind, ItemSort};
 use crate::db::schema::{batches, items, stock_movements};
 use crate::db::DbConnection;
 use crate::db::{coalesce_int, date_add_days};
+use crate::pagination::{keyset_page, Keyset};
 use crate::stock_rules::{low_stock_sql, ExpiryRules};
 
 /// Sorts after any real expiry date (the `expiry_sort` of items without dated stock).
@@ -328,71 +329,82 @@ pub fn movements(
 }
 
 /// Where the previous page of expired batches ended.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct ExpiredCursor {
-    pub date: NaiveDate,
-    pub id: i64,
-}
-
 pub fn expired_batches(
     conn: &mut DbConnection,
     today: NaiveDate,
-    after: Option<ExpiredCursor>,
+    after: Option<Keyset<NaiveDate>>,
     limit: i64,
 ) -> QueryResult<Vec<(BatchRow, String)>> {
-    let mut query = batches::table
+    let query = batches::table
         .inner_join(items::table)
         .filter(batches::quantity.gt(0))
         .filter(batches::expiry_date.lt(today))
         .select((BatchRow::as_select(), items::name))
-        .order((batches::expiry_date.asc(), batches::id.asc()))
         .into_boxed();
-    if let Some(c) = after {
-        query = query.filter(
-            batches::expiry_date
-                .gt(c.date)
-                .or(batches::expiry_date.eq(c.date).and(batches::id.gt(c.id))),
-        );
-    }
+    let query = keyset_page!(query, batches::expiry_date, batches::id, after, false);
     query.limit(limit + 1).load(conn)
 }
 
-/// Where the previous page of items ended: the sort key as text, and the id.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ItemCursor {
-    pub key: String,
-    pub id: i64,
+/// Which items a list selects.
+#[derive(Debug, Default, Clone)]
+pub struct ItemFilter {
+    /// Case-insensitive text anywhere in name, sku, barcode or description.
+    pub text: Option<String>,
+    pub kind: Option<ItemKind>,
+    /// Items whose earliest stocked batch has (`true`) or has not (`false`) expired.
+    pub expired: Option<bool>,
+    /// Items with stock expiring within this many days.
+    pub expiring_within_days: Option<i32>,
+    /// Items whose available stock is (`true`) or is not (`false`) at or below the level.
+    pub low_stock: Option<bool>,
+    pub barcode: Option<String>,
+    /// Only items with unexpired stock (what customers may see).
+    pub in_stock_only: bool,
 }
 
-pub fn cursor_of(row: &ItemRow, sort: ItemSort) -> ItemCursor {
+/// The order of an item list, and where its previous page ended in the sort's own key type.
+#[derive(Debug, Clone)]
+pub enum ItemOrder {
+    Name(Option<Keyset<String>>),
+    Quantity(Option<Keyset<i64>>),
+    ExpiryDate(Option<Keyset<NaiveDate>>),
+    CreatedAt(Option<Keyset<NaiveDateTime>>),
+}
+
+/// A row's sort key, as its cursor carries it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum ItemKey {
+    Text(String),
+    Number(i64),
+    Date(NaiveDate),
+    Time(NaiveDateTime),
+}
+
+/// Where a page ending at `row` ended, in `sort` order.
+pub fn cursor_of(row: &ItemRow, sort: ItemSort) -> Keyset<ItemKey> {
     let key = match sort {
-        ItemSort::Name | ItemSort::NameDesc => row.name.to_lowercase(),
-        ItemSort::Quantity | ItemSort::QuantityDesc => row.quantity.to_string(),
+        ItemSort::Name | ItemSort::NameDesc => ItemKey::Text(row.name.to_lowercase()),
+        ItemSort::Quantity | ItemSort::QuantityDesc => ItemKey::Number(row.quantity),
         ItemSort::ExpiryDate | ItemSort::ExpiryDateDesc => {
-            row.next_expiry.unwrap_or_else(no_expiry).to_string()
+            ItemKey::Date(row.next_expiry.unwrap_or_else(no_expiry))
         }
-        ItemSort::CreatedAt | ItemSort::CreatedAtDesc => {
-            row.created_at.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
-        }
+        ItemSort::CreatedAt | ItemSort::CreatedAtDesc => ItemKey::Time(row.created_at),
     };
-    ItemCursor { key, id: row.id }
+    Keyset { key, id: row.id }
 }
 
-/// One page of items matching `query`, keyset-paginated on (sort key, id).
-/// `customer_view` keeps only items with unexpired stock.
+/// One page of items matching `filter`, keyset-paginated on (sort key, id).
 pub fn list_items(
     conn: &mut DbConnection,
-    query: &ItemQuery,
-    sort: ItemSort,
-    after: Option<ItemCursor>,
+    filter: &ItemFilter,
+    order: ItemOrder,
+    desc: bool,
     limit: i64,
     today: NaiveDate,
-    customer_view: bool,
-) -> Result<Vec<ItemRow>, crate::error::ApiError> {
-    use crate::error::ApiError;
-    let bad_cursor = || ApiError::BadRequest("the cursor is not valid".to_owned());
+) -> QueryResult<Vec<ItemRow>> {
     let mut q = items::table.select(ItemRow::as_select()).into_boxed();
-    if customer_view {
+    if filter.in_stock_only {
         q = q.filter(
             items::id.eq_any(
                 batches::table
@@ -406,7 +418,12 @@ pub fn list_items(
             ),
         );
     }
-    if let Some(text) = query.q.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+    if let Some(text) = filter
+        .text
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    {
         let pattern = crate::pagination::contains_pattern(text);
         q = q.filter(
             items::name_key
@@ -423,13 +440,13 @@ pub fn list_items(
                     .escape('\\')),
         );
     }
-    if let Some(kind) = query.kind {
+    if let Some(kind) = filter.kind {
         q = q.filter(items::kind.eq(kind.as_str()));
     }
-    if let Some(barcode) = &query.barcode {
+    if let Some(barcode) = &filter.barcode {
         q = q.filter(items::barcode.eq(barcode.clone()));
     }
-    match query.expired {
+    match filter.expired {
         Some(true) => q = q.filter(items::next_expiry.lt(today)),
         Some(false) => {
             q = q.filter(
@@ -440,7 +457,7 @@ pub fn list_items(
         }
         None => {}
     }
-    if let Some(days) = query.expiring_within_days {
+    if let Some(days) = filter.expiring_within_days {
         let until = today + chrono::Duration::days(i64::from(days));
         q = q.filter(
             items::id.eq_any(
@@ -452,74 +469,20 @@ pub fn list_items(
             ),
         );
     }
-    match query.low_stock {
+    match filter.low_stock {
         Some(true) => q = q.filter(low_stock_sql(today)),
         Some(false) => q = q.filter(diesel::dsl::not(low_stock_sql(today))),
         None => {}
     }
-    macro_rules! keyset {
-        ($column:expr, $key:expr, $desc:expr) => {{
-            if let Some((key, id)) = $key {
-                q = if $desc {
-                    q.filter(
-                        $column
-                            .lt(key.clone())
-                            .or($column.eq(key).and(items::id.lt(id))),
-                    )
-                } else {
-                    q.filter(
-                        $column
-                            .gt(key.clone())
-                            .or($column.eq(key).and(items::id.gt(id))),
-                    )
-                };
-            }
-            q = if $desc {
-                q.order(($column.desc(), items::id.desc()))
-            } else {
-                q.order(($column.asc(), items::id.asc()))
-            };
-        }};
-    }
-    let desc = matches!(
-        sort,
-        ItemSort::NameDesc
-            | ItemSort::QuantityDesc
-            | ItemSort::ExpiryDateDesc
-            | ItemSort::CreatedAtDesc
-    );
-    match sort {
-        ItemSort::Name | ItemSort::NameDesc => {
-            let key = after.map(|c| (c.key, c.id));
-            keyset!(items::name_key, key, desc)
+    let q = match order {
+        ItemOrder::Name(after) => keyset_page!(q, items::name_key, items::id, after, desc),
+        ItemOrder::Quantity(after) => keyset_page!(q, items::quantity, items::id, after, desc),
+        ItemOrder::ExpiryDate(after) => {
+            keyset_page!(q, items::expiry_sort, items::id, after, desc)
         }
-        ItemSort::Quantity | ItemSort::QuantityDesc => {
-            let key = match after {
-                Some(c) => Some((c.key.parse::<i64>().map_err(|_| bad_cursor())?, c.id)),
-                None => None,
-            };
-            keyset!(items::quantity, key, desc)
-        }
-        ItemSort::ExpiryDate | ItemSort::ExpiryDateDesc => {
-            let key = match after {
-                Some(c) => Some((c.key.parse::<NaiveDate>().map_err(|_| bad_cursor())?, c.id)),
-                None => None,
-            };
-            keyset!(items::expiry_sort, key, desc)
-        }
-        ItemSort::CreatedAt | ItemSort::CreatedAtDesc => {
-            let key = match after {
-                Some(c) => Some((
-                    NaiveDateTime::parse_from_str(&c.key, "%Y-%m-%dT%H:%M:%S%.f")
-                        .map_err(|_| bad_cursor())?,
-                    c.id,
-                )),
-                None => None,
-            };
-            keyset!(items::created_at, key, desc)
-        }
-    }
-    Ok(q.limit(limit + 1).load(conn)?)
+        ItemOrder::CreatedAt(after) => keyset_page!(q, items::created_at, items::id, after, desc),
+    };
+    q.limit(limit + 1).load(conn)
 }
 
 /// Every batch of an item, empty ones too (for matching CSV rows to lots).
@@ -550,28 +513,21 @@ pub fn items_after(
 pub fn restock_candidates(
     conn: &mut DbConnection,
     rules: &ExpiryRules,
-    after: Option<ItemCursor>,
+    after: Option<Keyset<String>>,
     limit: i64,
 ) -> QueryResult<Vec<ItemRow>> {
     let today = rules.today;
     let window = coalesce_int(items::expiry_warning_days, rules.default_window);
-    let mut query = items::table
+    let query = items::table
         .filter(
-            crate::inventory::repo::low_stock_sql(today).or(items::next_expiry
+            low_stock_sql(today).or(items::next_expiry
                 .is_not_null()
                 .and(items::next_expiry.le(date_add_days(today, window).nullable()))
                 .assume_not_null()),
         )
         .select(ItemRow::as_select())
-        .order((items::name_key.asc(), items::id.asc()))
         .into_boxed();
-    if let Some(ItemCursor { key: name, id }) = after {
-        query = query.filter(
-            items::name_key
-                .gt(name.clone())
-                .or(items::name_key.eq(name).and(items::id.gt(id))),
-        );
-    }
+    let query = keyset_page!(query, items::name_key, items::id, after, false);
     query.limit(limit + 1).load(conn)
 }
 

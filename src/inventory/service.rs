@@ -8,13 +8,12 @@ use super::dto::{
     AdjustReason, Adjustment, AdjustmentOut, BatchOut, CustomerItemOut, ExpiredBatchOut, ItemKind,
     ItemOut, ItemPatch, ItemQuery, ItemSort, ItemView, MovementOut, NewBatch, NewItem,
 };
-pub use super::repo::ItemCursor;
-use super::repo::{self, BatchRow, ExpiredCursor, ItemFields, ItemRow, MovementRow};
+use super::repo::{self, BatchRow, ItemFields, ItemFilter, ItemOrder, ItemRow, MovementRow};
 use super::stock::{self, Change, Eligible};
 use crate::auth::Principal;
 use crate::db::DbConnection;
 use crate::error::{ApiError, ApiResult, Context};
-use crate::pagination::{Page, PageParams};
+use crate::pagination::{Keyset, Page, PageParams};
 use crate::state::AppState;
 use crate::stock_rules::ExpiryRules;
 
@@ -163,14 +162,23 @@ pub async fn list(
 ) -> ApiResult<Page<ItemView>> {
     validate_query(&query)?;
     let limit = page.limit()?;
-    let after = page.cursor::<ItemCursor>()?;
     let sort = query.sort.unwrap_or(ItemSort::Name);
+    let order = item_order(sort, &page)?;
     let rules = ExpiryRules::now(state);
     let staff = principal.is_staff();
+    let filter = ItemFilter {
+        text: query.q,
+        kind: query.kind,
+        expired: query.expired,
+        expiring_within_days: query.expiring_within_days,
+        low_stock: query.low_stock,
+        barcode: query.barcode,
+        in_stock_only: !staff,
+    };
     let (rows, batches) = state
         .db
         .run(move |conn| {
-            let rows = repo::list_items(conn, &query, sort, after, limit, rules.today, !staff)?;
+            let rows = repo::list_items(conn, &filter, order, sort.is_desc(), limit, rules.today)?;
             let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
             let batches = repo::stocked_batches_of(conn, &ids)?;
             Ok((rows, batches))
@@ -188,6 +196,17 @@ pub async fn list(
             }
         },
     ))
+}
+
+/// The list order `sort` names, starting after the page's cursor, decoded into that sort's
+/// own key type (a cursor of another sort is 400).
+fn item_order(sort: ItemSort, page: &PageParams) -> ApiResult<ItemOrder> {
+    Ok(match sort {
+        ItemSort::Name | ItemSort::NameDesc => ItemOrder::Name(page.cursor()?),
+        ItemSort::Quantity | ItemSort::QuantityDesc => ItemOrder::Quantity(page.cursor()?),
+        ItemSort::ExpiryDate | ItemSort::ExpiryDateDesc => ItemOrder::ExpiryDate(page.cursor()?),
+        ItemSort::CreatedAt | ItemSort::CreatedAtDesc => ItemOrder::CreatedAt(page.cursor()?),
+    })
 }
 
 /// An item with its stocked batches, or 404.
@@ -508,7 +527,7 @@ pub async fn movements(
 
 pub async fn expired(state: &AppState, page: PageParams) -> ApiResult<Page<ExpiredBatchOut>> {
     let limit = page.limit()?;
-    let after = page.cursor::<ExpiredCursor>()?;
+    let after = page.cursor::<Keyset<NaiveDate>>()?;
     let today = crate::time::today();
     let rows = state
         .db
@@ -517,8 +536,8 @@ pub async fn expired(state: &AppState, page: PageParams) -> ApiResult<Page<Expir
     Ok(Page::from_rows(
         rows,
         limit,
-        |(b, _)| ExpiredCursor {
-            date: b.expiry_date.unwrap_or(today),
+        |(b, _)| Keyset {
+            key: b.expiry_date.unwrap_or(today),
             id: b.id,
         },
         |(b, name)| ExpiredBatchOut {
@@ -576,7 +595,7 @@ pub fn hand_out(
 pub struct RestockCandidate {
     pub item: ItemOut,
     pub figures: StockFigures,
-    pub cursor: ItemCursor,
+    pub cursor: Keyset<String>,
 }
 
 /// Items whose available stock is at or below the reorder level, or with a stocked batch
@@ -584,7 +603,7 @@ pub struct RestockCandidate {
 pub fn restock_candidates(
     conn: &mut DbConnection,
     rules: &ExpiryRules,
-    after: Option<ItemCursor>,
+    after: Option<Keyset<String>>,
     limit: i64,
 ) -> ApiResult<Vec<RestockCandidate>> {
     let rows = repo::restock_candidates(conn, rules, after, limit)?;
@@ -594,7 +613,10 @@ pub fn restock_candidates(
         .into_iter()
         .map(|row| RestockCandidate {
             figures: figures(rules, &row, &batches),
-            cursor: repo::cursor_of(&row, ItemSort::Name),
+            cursor: Keyset {
+                key: row.name.to_lowercase(),
+                id: row.id,
+            },
             item: staff_view(rules, row, &batches, false),
         })
         .collect())

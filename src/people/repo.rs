@@ -1,37 +1,45 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::dto::CustomerSort;
 use crate::auth::Role;
 use crate::db::schema::{sessions, users};
 use crate::db::DbConnection;
 use crate::identity::service::UserRow;
+use crate::pagination::{keyset_page, Keyset};
 
-/// Where the previous page ended: the sort key (as text) and the id.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct UserCursor {
-    pub key: String,
-    pub id: i64,
+/// The order of the customer list, and where its previous page ended in the sort's own key
+/// type.
+#[derive(Debug, Clone)]
+pub enum CustomerOrder {
+    Username(Option<Keyset<String>>),
+    CreatedAt(Option<Keyset<NaiveDateTime>>),
 }
 
-pub fn cursor_of(row: &UserRow, sort: CustomerSort) -> UserCursor {
+/// A row's sort key, as its cursor carries it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum CustomerKey {
+    Text(String),
+    Time(NaiveDateTime),
+}
+
+pub fn cursor_of(row: &UserRow, sort: CustomerSort) -> Keyset<CustomerKey> {
     let key = match sort {
         CustomerSort::Username | CustomerSort::UsernameDesc => {
-            row.username.clone().unwrap_or_default().to_lowercase()
+            CustomerKey::Text(row.username.clone().unwrap_or_default().to_lowercase())
         }
-        CustomerSort::CreatedAt | CustomerSort::CreatedAtDesc => {
-            row.created_at.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
-        }
+        CustomerSort::CreatedAt | CustomerSort::CreatedAtDesc => CustomerKey::Time(row.created_at),
     };
-    UserCursor { key, id: row.id }
+    Keyset { key, id: row.id }
 }
 
 pub fn list_customers(
     conn: &mut DbConnection,
     q: Option<&str>,
-    sort: CustomerSort,
-    after: Option<UserCursor>,
+    order: CustomerOrder,
+    desc: bool,
     limit: i64,
 ) -> QueryResult<Vec<UserRow>> {
     let mut query = users::table
@@ -49,56 +57,14 @@ pub fn list_customers(
                 .or(crate::db::lower(users::name).like(pattern).escape('\\')),
         );
     }
-    match sort {
-        CustomerSort::Username | CustomerSort::UsernameDesc => {
-            let desc = sort == CustomerSort::UsernameDesc;
-            if let Some(c) = after {
-                query = if desc {
-                    query.filter(
-                        users::username_key
-                            .lt(c.key.clone())
-                            .or(users::username_key.eq(c.key).and(users::id.lt(c.id))),
-                    )
-                } else {
-                    query.filter(
-                        users::username_key
-                            .gt(c.key.clone())
-                            .or(users::username_key.eq(c.key).and(users::id.gt(c.id))),
-                    )
-                };
-            }
-            query = if desc {
-                query.order((users::username_key.desc(), users::id.desc()))
-            } else {
-                query.order((users::username_key.asc(), users::id.asc()))
-            };
+    let query = match order {
+        CustomerOrder::Username(after) => {
+            keyset_page!(query, users::username_key, users::id, after, desc)
         }
-        CustomerSort::CreatedAt | CustomerSort::CreatedAtDesc => {
-            let desc = sort == CustomerSort::CreatedAtDesc;
-            if let Some(c) = after {
-                let at = NaiveDateTime::parse_from_str(&c.key, "%Y-%m-%dT%H:%M:%S%.f")
-                    .map_err(|_| diesel::result::Error::NotFound)?;
-                query = if desc {
-                    query.filter(
-                        users::created_at
-                            .lt(at)
-                            .or(users::created_at.eq(at).and(users::id.lt(c.id))),
-                    )
-                } else {
-                    query.filter(
-                        users::created_at
-                            .gt(at)
-                            .or(users::created_at.eq(at).and(users::id.gt(c.id))),
-                    )
-                };
-            }
-            query = if desc {
-                query.order((users::created_at.desc(), users::id.desc()))
-            } else {
-                query.order((users::created_at.asc(), users::id.asc()))
-            };
+        CustomerOrder::CreatedAt(after) => {
+            keyset_page!(query, users::created_at, users::id, after, desc)
         }
-    }
+    };
     query.limit(limit + 1).load(conn)
 }
 

@@ -18,7 +18,18 @@ pub async fn list_customers(
 ) -> ApiResult<Page<UserOut>> {
     let limit = page.limit()?;
     let sort = query.sort.unwrap_or(CustomerSort::CreatedAt);
-    let after = page.cursor::<repo::UserCursor>()?;
+    let order = match sort {
+        CustomerSort::Username | CustomerSort::UsernameDesc => {
+            repo::CustomerOrder::Username(page.cursor()?)
+        }
+        CustomerSort::CreatedAt | CustomerSort::CreatedAtDesc => {
+            repo::CustomerOrder::CreatedAt(page.cursor()?)
+        }
+    };
+    let desc = matches!(
+        sort,
+        CustomerSort::UsernameDesc | CustomerSort::CreatedAtDesc
+    );
     if query.q.as_ref().is_some_and(|q| q.len() > 200) {
         return Err(ApiError::BadRequest(
             "q must be at most 200 characters".to_owned(),
@@ -27,14 +38,13 @@ pub async fn list_customers(
     let rows = state
         .db
         .run(move |conn| {
-            repo::list_customers(conn, query.q.as_deref(), sort, after, limit).map_err(
-                |e| match e {
-                    diesel::result::Error::NotFound => {
-                        ApiError::BadRequest("the cursor is not valid".to_owned())
-                    }
-                    other => other.into(),
-                },
-            )
+            Ok(repo::list_customers(
+                conn,
+                query.q.as_deref(),
+                order,
+                desc,
+                limit,
+            )?)
         })
         .await?;
     Ok(Page::from_rows(

@@ -13,8 +13,8 @@ use crate::customer_inventory::dto::HoldingQuery;
 use crate::customer_inventory::service as holdings;
 use crate::db::DbConnection;
 use crate::error::{ApiError, ApiResult, Context};
-use crate::inventory::service::{self as items, ItemCursor};
-use crate::pagination::{Page, PageParams};
+use crate::inventory::service as items;
+use crate::pagination::{Keyset, Page, PageParams};
 use crate::state::AppState;
 use crate::stock_rules::ExpiryRules;
 
@@ -63,7 +63,7 @@ pub async fn list(
         });
     }
     let limit = page.limit()?;
-    let after = page.cursor::<ItemCursor>()?;
+    let after = page.cursor::<Keyset<String>>()?;
     let rules = ExpiryRules::now(state);
     let (candidates, promised) = state
         .db
