@@ -38,6 +38,92 @@ enum Cmd {
     Get { path: String },
     /// Logins at full concurrency, and at the same time GET /api/v1/me from one client.
     LoginsAndMe,
+    /// Every client signs up, then `rounds` times logs in, restocks one shared item and
+    /// consumes from it; with `--imports`, one more client imports 5,000-row CSV files
+    /// meanwhile. Prints every status answered: writers must queue, never see 503.
+    WriteStorm {
+        #[arg(long, default_value_t = 200)]
+        rounds: usize,
+        #[arg(long)]
+        imports: bool,
+    },
+}
+
+/// How many answers of each status a scenario got.
+#[derive(Default)]
+struct StatusCounts(std::collections::BTreeMap<u16, usize>);
+
+impl StatusCounts {
+    async fn record(
+        &mut self,
+        sent: Result<
+            awc::ClientResponse<
+                impl futures::Stream<Item = Result<actix_web::web::Bytes, awc::error::PayloadError>>
+                    + Unpin,
+            >,
+            awc::error::SendRequestError,
+        >,
+    ) -> Option<Value> {
+        match sent {
+            Ok(mut res) => {
+                *self.0.entry(res.status().as_u16()).or_default() += 1;
+                let body = res.body().limit(1 << 22).await.ok()?;
+                serde_json::from_slice(&body).ok()
+            }
+            Err(_) => {
+                // 0: the request never got an answer.
+                *self.0.entry(0).or_default() += 1;
+                None
+            }
+        }
+    }
+
+    fn merge(&mut self, other: StatusCounts) {
+        for (status, n) in other.0 {
+            *self.0.entry(status).or_default() += n;
+        }
+    }
+}
+
+/// One client of the write storm.
+async fn storm_client(
+    url: String,
+    bearer: String,
+    item: i64,
+    n: usize,
+    rounds: usize,
+) -> StatusCounts {
+    let c = client();
+    let mut counts = StatusCounts::default();
+    let username = format!("storm{}-{n}", std::process::id());
+    let password = "storm password 123";
+    counts
+        .record(
+            c.post(format!("{url}/api/v1/auth/register"))
+                .send_json(&json!({"username": username, "email": format!("{username}@example.com"), "password": password}))
+                .await,
+        )
+        .await;
+    for _ in 0..rounds {
+        counts
+            .record(
+                c.post(format!("{url}/api/v1/auth/login"))
+                    .send_json(&json!({"login": username, "password": password}))
+                    .await,
+            )
+            .await;
+        for (delta, reason) in [(5, "restock"), (-3, "consume")] {
+            counts
+                .record(
+                    c.post(format!("{url}/api/v1/items/{item}/adjustments"))
+                        .bearer_auth(&bearer)
+                        .send_json(&json!({"delta": delta, "reason": reason}))
+                        .await,
+                )
+                .await;
+        }
+    }
+    counts
 }
 
 #[derive(Default)]
@@ -134,6 +220,81 @@ async fn main() {
     let c = client();
     let bearer = token(&c, &args.url, &args.login, &args.password).await;
     match args.command {
+        Cmd::WriteStorm { rounds, imports } => {
+            let started = Instant::now();
+            let mut setup = StatusCounts::default();
+            let item = setup
+                .record(
+                    c.post(format!("{}/api/v1/items", args.url))
+                        .bearer_auth(&bearer)
+                        .send_json(&json!({"name": format!("storm {}", std::process::id()), "kind": "non_perishable", "quantity": 1_000_000}))
+                        .await,
+                )
+                .await
+                .and_then(|v| v["id"].as_i64())
+                .expect("created the storm item");
+            let clients: Vec<_> = (0..args.concurrency)
+                .map(|n| {
+                    actix_rt::spawn(storm_client(
+                        args.url.clone(),
+                        bearer.clone(),
+                        item,
+                        n,
+                        rounds,
+                    ))
+                })
+                .collect();
+            let importer = imports.then(|| {
+                let (url, bearer) = (args.url.clone(), bearer.clone());
+                actix_rt::spawn(async move {
+                    let c = client();
+                    let mut counts = StatusCounts::default();
+                    let mut times = Vec::new();
+                    for file in 0..3 {
+                        let mut csv = String::from("sku,name,kind,min_quantity,quantity\n");
+                        for i in 0..5_000 {
+                            csv.push_str(&format!(
+                                "STORM-{}-{file}-{i},Storm {i},non_perishable,1,5\n",
+                                std::process::id()
+                            ));
+                        }
+                        let at = Instant::now();
+                        counts
+                            .record(
+                                c.post(format!("{url}/api/v1/items/import"))
+                                    .bearer_auth(&bearer)
+                                    .insert_header(("Content-Type", "text/csv"))
+                                    .timeout(Duration::from_secs(120))
+                                    .send_body(csv)
+                                    .await,
+                            )
+                            .await;
+                        times.push(at.elapsed().as_millis());
+                    }
+                    (counts, times)
+                })
+            });
+            let mut all = StatusCounts::default();
+            for task in clients {
+                if let Ok(counts) = task.await {
+                    all.merge(counts);
+                }
+            }
+            println!(
+                "write storm: {} clients x {rounds} rounds (login, restock, consume) in {:.1}s; statuses {:?}",
+                args.concurrency,
+                started.elapsed().as_secs_f64(),
+                all.0
+            );
+            if let Some(importer) = importer {
+                if let Ok((counts, times)) = importer.await {
+                    println!(
+                        "imports of 5,000 rows meanwhile: statuses {:?}, each took ms {times:?}",
+                        counts.0
+                    );
+                }
+            }
+        }
         Cmd::SeedItems { count } => {
             let started = Instant::now();
             let chunk = 5_000; // the server's per-import cap
