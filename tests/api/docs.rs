@@ -277,7 +277,7 @@ fn scan_curl(block: &str, first_line: usize, out: &mut Vec<Mention>, problems: &
             .to_owned()
         });
         for url in urls {
-            scan(&url, start_line, &[method.clone()], out);
+            scan(&url, start_line, std::slice::from_ref(&method), out);
         }
     }
     if !logical.is_empty() {
@@ -393,8 +393,14 @@ fn scan_row(cells: Vec<(String, usize)>, out: &mut Vec<Mention>) {
     }
 }
 
-/// The document's operations: path template → methods → declared query parameter names.
-struct Operations(Vec<(String, Vec<(String, BTreeSet<String>)>)>);
+/// One operation of the document: its method and the query parameters it declares.
+struct Operation {
+    method: String,
+    query: BTreeSet<String>,
+}
+
+/// The document's paths (templates such as `/api/v1/items/{id}`), each with its operations.
+struct Operations(Vec<(String, Vec<Operation>)>);
 
 impl Operations {
     fn of(doc: &Value) -> Self {
@@ -408,9 +414,12 @@ impl Operations {
                     .iter()
                     .filter(|(method, _)| METHODS.contains(&method.to_uppercase().as_str()))
                     .map(|(method, operation)| {
-                        let mut names = shared.clone();
-                        names.extend(query_names(operation.get("parameters")));
-                        (method.to_uppercase(), names)
+                        let mut query = shared.clone();
+                        query.extend(query_names(operation.get("parameters")));
+                        Operation {
+                            method: method.to_uppercase(),
+                            query,
+                        }
                     })
                     .collect();
                 (template.clone(), methods)
@@ -422,34 +431,28 @@ impl Operations {
     /// Why the mention names nothing the document has, or `None` when it does.
     fn unknown(&self, mention: &Mention) -> Option<String> {
         let wanted = segments(&mention.path);
-        let matching: Vec<_> = self
+        let on_path: Vec<&Operation> = self
             .0
             .iter()
             .filter(|(template, _)| segments(template) == wanted)
+            .flat_map(|(_, operations)| operations.iter())
             .collect();
-        if matching.is_empty() {
+        if on_path.is_empty() && !self.0.iter().any(|(t, _)| segments(t) == wanted) {
             return Some("no such path".to_owned());
         }
-        let methods: Vec<&(String, BTreeSet<String>)> = matching
+        let candidates: Vec<&Operation> = on_path
             .iter()
-            .flat_map(|(_, methods)| methods.iter())
+            .copied()
+            .filter(|op| mention.method.as_ref().is_none_or(|m| *m == op.method))
             .collect();
-        let candidates: Vec<_> = match &mention.method {
-            Some(m) => methods.iter().filter(|(method, _)| method == m).collect(),
-            None => methods.iter().collect(),
-        };
         if candidates.is_empty() {
-            let allowed: Vec<&str> = methods.iter().map(|(m, _)| m.as_str()).collect();
+            let allowed: Vec<&str> = on_path.iter().map(|op| op.method.as_str()).collect();
             return Some(format!("the path answers only {}", allowed.join(", ")));
         }
-        let declares_all = |(_, names): &&&(String, BTreeSet<String>)| {
-            mention.query.iter().all(|q| names.contains(q))
-        };
+        let declares_all = |op: &&Operation| mention.query.iter().all(|q| op.query.contains(q));
         if !candidates.iter().any(declares_all) {
-            let declared: BTreeSet<&String> = candidates
-                .iter()
-                .flat_map(|(_, names)| names.iter())
-                .collect();
+            let declared: BTreeSet<&String> =
+                candidates.iter().flat_map(|op| op.query.iter()).collect();
             let missing: Vec<&String> = mention
                 .query
                 .iter()
@@ -462,14 +465,14 @@ impl Operations {
         None
     }
 
-    /// `METHOD template` of every operation.
+    /// `(METHOD, template)` of every operation.
     fn all(&self) -> Vec<(String, String)> {
         self.0
             .iter()
-            .flat_map(|(template, methods)| {
-                methods
+            .flat_map(|(template, operations)| {
+                operations
                     .iter()
-                    .map(move |(method, _)| (method.clone(), template.clone()))
+                    .map(move |op| (op.method.clone(), template.clone()))
             })
             .collect()
     }
