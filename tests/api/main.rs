@@ -4,6 +4,7 @@
 mod cli;
 mod common;
 mod concurrency;
+mod docs;
 mod files;
 mod foundation;
 mod identity;
