@@ -8,3 +8,4 @@ mod foundation;
 mod identity;
 mod inventory;
 mod replenishment;
+mod security;
