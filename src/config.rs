@@ -69,6 +69,13 @@ pub struct Settings {
     pub rate_limit_window: Duration,
     pub workers: usize,
     pub shutdown_timeout: Duration,
+    /// How long a client may take to send a request's headers.
+    pub header_timeout: Duration,
+    /// How long a client may take to send a request's body (extended for large bodies
+    /// that keep arriving at a reasonable rate; see `connections::BodyDeadline`).
+    pub body_timeout: Duration,
+    /// Open connections one client address may hold; the ones over it are answered 429.
+    pub max_connections_per_address: usize,
     /// When set, `/metrics` is served only on this address (keep it private).
     pub metrics_bind: Option<SocketAddr>,
 }
@@ -354,6 +361,24 @@ impl Settings {
                 30,
                 0..=3600,
             )?),
+            header_timeout: Duration::from_secs(parse_in_range(
+                src,
+                "STOCKROOM_HEADER_TIMEOUT_SECS",
+                10,
+                1..=300,
+            )?),
+            body_timeout: Duration::from_secs(parse_in_range(
+                src,
+                "STOCKROOM_BODY_TIMEOUT_SECS",
+                15,
+                1..=3600,
+            )?),
+            max_connections_per_address: parse_in_range(
+                src,
+                "STOCKROOM_MAX_CONNECTIONS_PER_ADDRESS",
+                64,
+                1..=100_000,
+            )?,
             metrics_bind: match src.get("STOCKROOM_METRICS_BIND") {
                 None => None,
                 Some(raw) => Some(raw.parse().map_err(|e| {

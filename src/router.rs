@@ -17,7 +17,7 @@ use crate::config::Settings;
 use crate::error::ApiError;
 use crate::openapi::{self, ApiDoc};
 use crate::state::AppState;
-use crate::{auth, extract, ops, telemetry};
+use crate::{auth, connections, extract, ops, telemetry};
 
 /// Mounts every documented route.
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -129,6 +129,7 @@ pub fn app(
         )
         .service(web::redirect("/docs", "/docs/"))
         .default_service(web::to(fallback))
+        .wrap(from_fn(connections::bound_request))
         .wrap(cors(settings))
         .wrap(state.http_metrics.clone())
         .wrap(from_fn(telemetry::request_context))

@@ -1,7 +1,11 @@
 //! Safe defaults, and the faults found by attacking the running service (issue 9): each
 //! test here failed on the code before its fix.
 
-use serde_json::json;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
 
 use crate::common::{is_postgres, TestApp, PASSWORD};
 
@@ -78,6 +82,218 @@ async fn username_and_email_share_one_budget_and_successes_keep_it() {
     }
     app.login("hank@example.com", PASSWORD).await.problem(429);
     app.login("hank", PASSWORD).await.problem(429);
+}
+
+// ---------------------------------------------------------------------------------------
+// Raw HTTP/1.1, for what a client library hides: connections held open, bodies that never
+// finish, the server closing the connection.
+
+/// How long a raw-socket test waits for the server before it counts as no answer. Generous:
+/// every answer expected here comes within about a second.
+const NO_ANSWER: Duration = Duration::from_secs(20);
+
+/// One response read off a raw connection.
+struct RawResponse {
+    status: u16,
+    head: String,
+    body: String,
+}
+
+impl RawResponse {
+    fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().skip(1).find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| value.trim().to_owned())
+        })
+    }
+
+    fn problem(&self, status: u16) -> Value {
+        assert_eq!(self.status, status, "{}\r\n\r\n{}", self.head, self.body);
+        assert_eq!(
+            self.header("content-type").as_deref(),
+            Some("application/problem+json")
+        );
+        let body: Value = serde_json::from_str(&self.body).expect("a JSON problem");
+        assert_eq!(body["status"], status);
+        body
+    }
+}
+
+fn address_of(app: &TestApp) -> std::net::SocketAddr {
+    app.base
+        .trim_start_matches("http://")
+        .parse()
+        .expect("the test server's address")
+}
+
+async fn connect(app: &TestApp) -> TcpStream {
+    TcpStream::connect(address_of(app)).await.expect("connect")
+}
+
+/// A connection from another loopback address (Linux routes all of 127/8 to `lo`), which
+/// the server counts as another client.
+async fn connect_from(app: &TestApp, local: &str) -> TcpStream {
+    let socket = TcpSocket::new_v4().expect("socket");
+    socket
+        .bind(format!("{local}:0").parse().expect("address"))
+        .expect("bind a second loopback address");
+    socket.connect(address_of(app)).await.expect("connect")
+}
+
+/// Reads one response (head and a `Content-Length` body); `None` when the connection ends
+/// first or nothing arrives within `NO_ANSWER`.
+async fn read_response(stream: &mut TcpStream) -> Option<RawResponse> {
+    let mut buf = Vec::new();
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i;
+        }
+        let mut chunk = [0u8; 4096];
+        let n = tokio::time::timeout(NO_ANSWER, stream.read(&mut chunk))
+            .await
+            .ok()?
+            .ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let status = head.split(' ').nth(1)?.parse().ok()?;
+    let mut response = RawResponse {
+        status,
+        head,
+        body: String::new(),
+    };
+    let length: usize = response
+        .header("content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = buf[head_end + 4..].to_vec();
+    while body.len() < length {
+        let mut chunk = [0u8; 4096];
+        let n = tokio::time::timeout(NO_ANSWER, stream.read(&mut chunk))
+            .await
+            .ok()?
+            .ok()?;
+        if n == 0 {
+            return None;
+        }
+        body.extend_from_slice(&chunk[..n]);
+    }
+    response.body = String::from_utf8_lossy(&body).into_owned();
+    Some(response)
+}
+
+async fn get_on(stream: &mut TcpStream, path: &str) -> Option<RawResponse> {
+    let request = format!("GET {path} HTTP/1.1\r\nHost: stockroom\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.ok()?;
+    read_response(stream).await
+}
+
+/// Whether the server closed the connection (end of stream or reset) within `NO_ANSWER`.
+async fn closed_by_server(stream: &mut TcpStream) -> bool {
+    let mut byte = [0u8; 1];
+    matches!(
+        tokio::time::timeout(NO_ANSWER, stream.read(&mut byte)).await,
+        Ok(Ok(0) | Err(_))
+    )
+}
+
+// ---------------------------------------------------------------------------------------
+// Point 7.2: slow bodies, slow headers, and many connections.
+
+#[actix_web::test]
+async fn a_body_slower_than_its_deadline_is_answered_408_while_still_open() {
+    let app = TestApp::builder()
+        .env("STOCKROOM_BODY_TIMEOUT_SECS", "1")
+        .spawn()
+        .await;
+    let mut stream = connect(&app).await;
+    // Headers promise 64 bytes; the client sends a few and then holds the connection open.
+    stream
+        .write_all(
+            b"POST /api/v1/auth/login HTTP/1.1\r\nHost: stockroom\r\n\
+              Content-Type: application/json\r\nContent-Length: 64\r\n\r\n{\"login\":\"",
+        )
+        .await
+        .expect("write");
+    let answer = read_response(&mut stream)
+        .await
+        .expect("the server answers before the body is complete");
+    answer.problem(408);
+    assert_eq!(answer.header("connection").as_deref(), Some("close"));
+    assert!(closed_by_server(&mut stream).await);
+    // Bodies that arrive in time are served as ever.
+    app.register("iris").await;
+    app.login("iris", PASSWORD).await.ok(200);
+}
+
+#[actix_web::test]
+async fn headers_slower_than_their_deadline_are_cut_off() {
+    let app = TestApp::builder()
+        .env("STOCKROOM_HEADER_TIMEOUT_SECS", "1")
+        .spawn()
+        .await;
+    let mut stream = connect(&app).await;
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: stockroom\r\nX-Slow: ")
+        .await
+        .expect("write");
+    let answer = read_response(&mut stream).await.expect("an answer");
+    assert_eq!(answer.status, 408, "{}", answer.head);
+    assert!(closed_by_server(&mut stream).await);
+}
+
+#[actix_web::test]
+async fn one_address_cannot_hold_more_than_its_share_of_connections() {
+    let app = TestApp::builder()
+        .env("STOCKROOM_MAX_CONNECTIONS_PER_ADDRESS", "3")
+        .spawn()
+        .await;
+    // Three connections, each proven counted by an answer, kept open (keep-alive).
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let mut stream = connect(&app).await;
+        let ok = get_on(&mut stream, "/healthz").await.expect("an answer");
+        assert_eq!(ok.status, 200);
+        held.push(stream);
+    }
+    // A fourth from the same address is refused and closed.
+    let mut extra = connect(&app).await;
+    let refused = get_on(&mut extra, "/healthz").await.expect("an answer");
+    refused.problem(429);
+    assert!(refused
+        .header("retry-after")
+        .is_some_and(|v| v.parse::<u64>().is_ok()));
+    assert_eq!(refused.header("connection").as_deref(), Some("close"));
+    assert!(closed_by_server(&mut extra).await);
+    // Another client is served meanwhile, and the held connections still work.
+    let mut neighbour = connect_from(&app, "127.0.0.2").await;
+    assert_eq!(
+        get_on(&mut neighbour, "/healthz").await.map(|r| r.status),
+        Some(200)
+    );
+    for stream in &mut held {
+        assert_eq!(
+            get_on(stream, "/healthz").await.map(|r| r.status),
+            Some(200)
+        );
+    }
+    // Closing one frees its slot (as soon as the server has seen the close: each refused
+    // attempt closes again, so this converges without waiting on a clock).
+    drop(held.pop());
+    let mut served = false;
+    for _ in 0..200 {
+        let mut stream = connect(&app).await;
+        if get_on(&mut stream, "/healthz").await.map(|r| r.status) == Some(200) {
+            served = true;
+            break;
+        }
+    }
+    assert!(served, "a closed connection's slot was never freed");
 }
 
 // ---------------------------------------------------------------------------------------
