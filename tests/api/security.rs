@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use actix_web::http::Method;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
@@ -294,6 +295,60 @@ async fn one_address_cannot_hold_more_than_its_share_of_connections() {
         }
     }
     assert!(served, "a closed connection's slot was never freed");
+}
+
+// ---------------------------------------------------------------------------------------
+// Point 7.3: CSV export never hands a spreadsheet a formula.
+
+#[actix_web::test]
+async fn csv_export_neutralises_formulas_and_import_restores_them() {
+    let source = TestApp::spawn().await;
+    let w = source.worker("wade").await;
+    let formula = r#"=HYPERLINK("http://x","y")"#;
+    source
+        .post(
+            "/api/v1/items",
+            Some(&w.token),
+            json!({"name": formula, "kind": "non_perishable", "sku": "-7", "unit": "@box",
+                   "description": "+1 dozen", "min_quantity": 2, "quantity": 5}),
+        )
+        .await
+        .ok(201);
+    let export = source.get("/api/v1/items/export.csv", Some(&w.token)).await;
+    assert_eq!(export.status, 200);
+    let mut reader = csv::Reader::from_reader(export.body.as_slice());
+    let headers = reader.headers().expect("header").clone();
+    let row = reader
+        .records()
+        .next()
+        .expect("one row")
+        .expect("a readable row");
+    let cell = |name: &str| {
+        let i = headers.iter().position(|h| h == name).expect(name);
+        row.get(i).expect(name).to_owned()
+    };
+    assert_eq!(cell("name"), format!("'{formula}"));
+    assert_eq!(cell("sku"), "'-7");
+    assert_eq!(cell("unit"), "'@box");
+    assert_eq!(cell("description"), "'+1 dozen");
+    // Numbers stay plain numbers.
+    assert_eq!(cell("min_quantity"), "2");
+    assert_eq!(cell("quantity"), "5");
+
+    let target = TestApp::spawn().await;
+    let tw = target.worker("tess").await;
+    let import = target
+        .request(Method::POST, "/api/v1/items/import")
+        .bearer_auth(&tw.token)
+        .content_type("text/csv");
+    target.send_bytes(import, export.body.clone()).await.ok(200);
+    let items = target.all_pages("/api/v1/items", Some(&tw.token)).await;
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["name"], formula);
+    assert_eq!(items[0]["sku"], "-7");
+    assert_eq!(items[0]["unit"], "@box");
+    assert_eq!(items[0]["description"], "+1 dozen");
+    assert_eq!(items[0]["quantity"], 5);
 }
 
 // ---------------------------------------------------------------------------------------
