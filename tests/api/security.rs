@@ -352,6 +352,87 @@ async fn csv_export_neutralises_formulas_and_import_restores_them() {
 }
 
 // ---------------------------------------------------------------------------------------
+// Point 7.4: a customer's holding only goes down through their own hands.
+
+#[actix_web::test]
+async fn a_customer_cannot_raise_their_own_holding() {
+    let app = TestApp::spawn().await;
+    let w = app.worker("will").await;
+    let c = app.customer("cara").await;
+    let item = app
+        .post(
+            "/api/v1/items",
+            Some(&w.token),
+            json!({"name": "Rice", "kind": "non_perishable", "quantity": 10}),
+        )
+        .await
+        .ok(201)["id"]
+        .as_i64()
+        .expect("id");
+    let request = app
+        .post(
+            "/api/v1/replenishment-requests",
+            Some(&c.token),
+            json!({"item_id": item, "quantity": 3}),
+        )
+        .await
+        .ok(201)["id"]
+        .as_i64()
+        .expect("id");
+    app.post(
+        &format!("/api/v1/replenishment-requests/{request}/fulfil"),
+        Some(&w.token),
+        json!({}),
+    )
+    .await
+    .ok(200);
+    let mine = app
+        .get("/api/v1/me/inventory", Some(&c.token))
+        .await
+        .ok(200);
+    let id = mine["data"][0]["id"].as_i64().expect("holding id");
+    let path = format!("/api/v1/me/inventory/{id}");
+
+    let raised = app
+        .patch(
+            &path,
+            Some(&c.token),
+            json!({"quantity": 1_000_000, "min_quantity": 1}),
+        )
+        .await
+        .problem(422);
+    assert!(raised["errors"]["quantity"].is_array(), "{raised}");
+    let unchanged = app
+        .get("/api/v1/me/inventory", Some(&c.token))
+        .await
+        .ok(200);
+    assert_eq!(unchanged["data"][0]["quantity"], 3);
+    assert_eq!(unchanged["data"][0]["min_quantity"], 0);
+
+    let same = app
+        .patch(&path, Some(&c.token), json!({"quantity": 3}))
+        .await
+        .ok(200);
+    assert_eq!(same["quantity"], 3);
+    let consumed = app
+        .patch(&path, Some(&c.token), json!({"quantity": 1}))
+        .await
+        .ok(200);
+    assert_eq!(consumed["quantity"], 1);
+    app.patch(&path, Some(&c.token), json!({"quantity": 2}))
+        .await
+        .problem(422);
+    let level = app
+        .patch(&path, Some(&c.token), json!({"min_quantity": 5}))
+        .await
+        .ok(200);
+    assert_eq!(
+        (level["quantity"].as_i64(), level["min_quantity"].as_i64()),
+        (Some(1), Some(5))
+    );
+}
+
+// ---------------------------------------------------------------------------------------
 // Point 7.5: failed sign-ups count too.
 
 #[actix_web::test]
