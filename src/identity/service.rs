@@ -60,12 +60,10 @@ pub async fn create_account(state: &AppState, req: NewAccount, role: Role) -> Ap
             .await?
     };
     if name_taken {
-        return Err(ApiError::Conflict("that username is taken".to_owned()));
+        return Err(ApiError::taken("username"));
     }
     if mail_taken {
-        return Err(ApiError::Conflict(
-            "that email is already registered".to_owned(),
-        ));
+        return Err(ApiError::taken("email"));
     }
     let hash = state.passwords.hash(req.password.clone()).await?;
     let id = state
@@ -84,12 +82,8 @@ pub async fn create_account(state: &AppState, req: NewAccount, role: Role) -> Ap
                 created_at: now,
                 updated_at: now,
             };
-            repo::insert_user(conn, &new).map_err(|e| match ApiError::from(e) {
-                ApiError::Conflict(_) => {
-                    ApiError::Conflict("that username or email is already registered".to_owned())
-                }
-                other => other,
-            })
+            // A race lost to another sign-up is a unique violation, answered naming the field.
+            repo::insert_user(conn, &new).map_err(ApiError::from)
         })
         .await?;
     user(state, id).await
