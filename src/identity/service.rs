@@ -159,9 +159,17 @@ pub async fn login(
                 None => format!("login {key}"),
             };
             let account_key = format!("{account}|{address}");
-            let over_account = limits.0.hit(conn, &account_key)?;
+            // An attempt refused for one account does not spend the address's budget (or
+            // hammering one account would lock every account out from that address), and
+            // one refused for the address gives the account its attempt back.
+            if let Some(wait) = limits.0.hit(conn, &account_key)? {
+                return Ok((found, account_key, Some(wait)));
+            }
             let over_address = limits.1.hit(conn, &address)?;
-            Ok((found, account_key, over_account.max(over_address)))
+            if over_address.is_some() {
+                limits.0.undo(conn, &account_key)?;
+            }
+            Ok((found, account_key, over_address))
         })
         .await?;
     if let Some(wait) = over {

@@ -85,6 +85,23 @@ async fn username_and_email_share_one_budget_and_successes_keep_it() {
     app.login("hank", PASSWORD).await.problem(429);
 }
 
+#[actix_web::test]
+async fn hammering_one_account_does_not_lock_out_its_neighbours() {
+    let app = TestApp::builder()
+        .env("STOCKROOM_LOGIN_FAILURES_PER_ADDRESS", "10")
+        .spawn()
+        .await;
+    app.register("ivan").await;
+    app.register("jill").await;
+    // 5 guesses are checked; the next 15 are refused for the account and must not spend
+    // the address's budget of 10.
+    for n in 0..20 {
+        let res = app.login("ivan", "wrong password").await;
+        assert_eq!(res.status, if n < 5 { 401 } else { 429 }, "attempt {n}");
+    }
+    app.login("jill", PASSWORD).await.ok(200);
+}
+
 // ---------------------------------------------------------------------------------------
 // Raw HTTP/1.1, for what a client library hides: connections held open, bodies that never
 // finish, the server closing the connection.
