@@ -69,6 +69,13 @@ pub struct Settings {
     pub rate_limit_window: Duration,
     pub workers: usize,
     pub shutdown_timeout: Duration,
+    /// How long a client may take to send a request's headers.
+    pub header_timeout: Duration,
+    /// How long a client may take to send a request's body (extended for large bodies
+    /// that keep arriving at a reasonable rate; see `connections::BodyDeadline`).
+    pub body_timeout: Duration,
+    /// Open connections one client address may hold; the ones over it are answered 429.
+    pub max_connections_per_address: usize,
     /// When set, `/metrics` is served only on this address (keep it private).
     pub metrics_bind: Option<SocketAddr>,
 }
@@ -203,6 +210,12 @@ impl Settings {
             }
         };
         let jwt_secret = match src.get("STOCKROOM_JWT_SECRET") {
+            Some(s) if is_placeholder(&s) => {
+                return Err(ConfigError::new(
+                    "STOCKROOM_JWT_SECRET",
+                    "is a published placeholder; generate one with `openssl rand -hex 32`",
+                ))
+            }
             Some(s) if s.len() >= 32 => s.into_bytes(),
             Some(_) => {
                 return Err(ConfigError::new(
@@ -256,6 +269,13 @@ impl Settings {
                 ))
             }
         };
+        let owner_password = src.get("STOCKROOM_OWNER_PASSWORD");
+        if owner_password.as_deref().is_some_and(is_placeholder) {
+            return Err(ConfigError::new(
+                "STOCKROOM_OWNER_PASSWORD",
+                "is a published placeholder; choose the owner's own password",
+            ));
+        }
         let default_pool = match backend {
             Backend::Sqlite => 8,
             Backend::Postgres => 16,
@@ -269,7 +289,7 @@ impl Settings {
             dev_mode,
             owner_username: src.get("STOCKROOM_OWNER_USERNAME"),
             owner_email: src.get("STOCKROOM_OWNER_EMAIL"),
-            owner_password: src.get("STOCKROOM_OWNER_PASSWORD"),
+            owner_password,
             cors_origins,
             max_json_bytes: parse_in_range(
                 src,
@@ -341,6 +361,24 @@ impl Settings {
                 30,
                 0..=3600,
             )?),
+            header_timeout: Duration::from_secs(parse_in_range(
+                src,
+                "STOCKROOM_HEADER_TIMEOUT_SECS",
+                10,
+                1..=300,
+            )?),
+            body_timeout: Duration::from_secs(parse_in_range(
+                src,
+                "STOCKROOM_BODY_TIMEOUT_SECS",
+                15,
+                1..=3600,
+            )?),
+            max_connections_per_address: parse_in_range(
+                src,
+                "STOCKROOM_MAX_CONNECTIONS_PER_ADDRESS",
+                64,
+                1..=100_000,
+            )?,
             metrics_bind: match src.get("STOCKROOM_METRICS_BIND") {
                 None => None,
                 Some(raw) => Some(raw.parse().map_err(|e| {
@@ -352,6 +390,40 @@ impl Settings {
             },
         })
     }
+}
+
+/// What people put where a secret belongs: every placeholder this project ever shipped or
+/// documented (`change-me-to-a-long-random-secret-of-32-bytes` as the compose file's JWT
+/// secret, `change-me-please` as its owner password) and the obvious ones. Compared on
+/// lower-cased letters and digits only, so `Change_Me!` and `CHANGEME-123` count too. A
+/// process started with one of them is one anybody can log in to, or sign tokens for.
+const PLACEHOLDER_PREFIXES: [&str; 10] = [
+    "changeme",
+    "replaceme",
+    "yoursecret",
+    "secret",
+    "password",
+    "placeholder",
+    "example",
+    "admin",
+    "letmein",
+    "123456",
+];
+
+/// Whether `value` is a known placeholder (see `PLACEHOLDER_PREFIXES`), or one character
+/// repeated.
+pub fn is_placeholder(value: &str) -> bool {
+    let folded: String = value
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    let mut chars = folded.chars();
+    let repeated = chars.next().is_some_and(|first| chars.all(|c| c == first));
+    repeated
+        || PLACEHOLDER_PREFIXES
+            .iter()
+            .any(|prefix| folded.starts_with(prefix))
 }
 
 /// On SQLite (or in dev mode) a plain `cargo run` must work and tokens must survive restarts:
@@ -437,5 +509,33 @@ mod tests {
             let err = settings(&[secret, (name, value)]).err();
             assert_eq!(err.map(|e| e.name), Some(name), "{name}={value}");
         }
+    }
+
+    #[test]
+    fn published_placeholders_are_refused() {
+        let secret = ("STOCKROOM_JWT_SECRET", "0123456789abcdef0123456789abcdef");
+        for value in [
+            "change-me-to-a-long-random-secret-of-32-bytes",
+            "CHANGEME_changeme_changeme_changeme",
+            "secret-secret-secret-secret-secret!",
+            "your-secret-key-of-at-least-32-bytes",
+            "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+        ] {
+            let err = settings(&[("STOCKROOM_JWT_SECRET", value)]).err();
+            assert_eq!(err.map(|e| e.name), Some("STOCKROOM_JWT_SECRET"), "{value}");
+        }
+        for value in ["change-me-please", "Password123", "changeme", "admin"] {
+            let err = settings(&[secret, ("STOCKROOM_OWNER_PASSWORD", value)]).err();
+            assert_eq!(
+                err.map(|e| e.name),
+                Some("STOCKROOM_OWNER_PASSWORD"),
+                "{value}"
+            );
+        }
+        let chosen = settings(&[
+            secret,
+            ("STOCKROOM_OWNER_PASSWORD", "correct horse battery"),
+        ]);
+        assert!(chosen.is_ok());
     }
 }

@@ -26,7 +26,7 @@ pub struct Problem {
     pub status: u16,
     #[schema(example = "item 7 was not found")]
     pub detail: String,
-    /// Only on validation failures: field name → messages.
+    /// Only on validation failures (422) and duplicates (409): field name → messages.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errors: Option<FieldErrors>,
 }
@@ -44,7 +44,12 @@ pub enum ApiError {
     #[error("{0}")]
     MethodNotAllowed(String, Vec<String>),
     #[error("{0}")]
+    RequestTimeout(String),
+    #[error("{0}")]
     Conflict(String),
+    /// A value that must be unique is already used (409 naming the field).
+    #[error("{detail}")]
+    Taken { detail: String, errors: FieldErrors },
     #[error("{0}")]
     PreconditionFailed(String),
     #[error("{0}")]
@@ -115,6 +120,20 @@ impl ApiError {
         }
     }
 
+    /// 409: the value of `field` (a name from the contract, e.g. `sku`) is already used.
+    pub fn taken(field: &'static str) -> Self {
+        let message = UNIQUE_FIELDS
+            .iter()
+            .find(|u| u.field == field)
+            .map_or("is already taken", |u| u.message);
+        let mut errors = FieldErrors::new();
+        errors.insert(field.to_owned(), vec![message.to_owned()]);
+        Self::Taken {
+            detail: format!("{field} {message}"),
+            errors,
+        }
+    }
+
     pub fn validation(errors: FieldErrors) -> Self {
         let detail = if errors.is_empty() {
             "the request is invalid".to_owned()
@@ -138,7 +157,9 @@ impl ApiError {
             status: status.as_u16(),
             detail,
             errors: match self {
-                Self::Validation { errors, .. } => Some(errors.clone()),
+                Self::Validation { errors, .. } | Self::Taken { errors, .. } => {
+                    Some(errors.clone())
+                }
                 _ => None,
             },
         }
@@ -153,7 +174,8 @@ impl ResponseError for ApiError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(..) => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            Self::Conflict(_) | Self::Taken { .. } => StatusCode::CONFLICT,
             Self::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -268,7 +290,14 @@ impl From<diesel::result::Error> for ApiError {
         match e {
             Error::NotFound => Self::NotFound("the resource was not found".to_owned()),
             Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
-                Self::Conflict(format!("already exists ({})", info.message()))
+                match taken_field(info.as_ref()) {
+                    Some(field) => Self::taken(field),
+                    None => {
+                        // A constraint missing from UNIQUE_FIELDS: say nothing of the schema.
+                        tracing::warn!(error = info.message(), "unmapped unique violation");
+                        Self::Conflict("it already exists".to_owned())
+                    }
+                }
             }
             Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
                 Self::Conflict("it is still referenced by other records".to_owned())
@@ -282,6 +311,60 @@ impl From<diesel::result::Error> for ApiError {
             other => Self::internal(other),
         }
     }
+}
+
+/// A unique column clients can collide with, and how the contract names it.
+struct UniqueField {
+    table: &'static str,
+    column: &'static str,
+    field: &'static str,
+    message: &'static str,
+}
+
+/// Every unique column a request can hit. A violation is answered in these words, the
+/// same on both backends, never with the database's constraint name.
+const UNIQUE_FIELDS: [UniqueField; 4] = [
+    UniqueField {
+        table: "items",
+        column: "sku",
+        field: "sku",
+        message: "is already used by another item",
+    },
+    UniqueField {
+        table: "items",
+        column: "barcode",
+        field: "barcode",
+        message: "is already used by another item",
+    },
+    UniqueField {
+        table: "users",
+        column: "username_key",
+        field: "username",
+        message: "is already taken",
+    },
+    UniqueField {
+        table: "users",
+        column: "email_key",
+        field: "email",
+        message: "is already registered",
+    },
+];
+
+/// The contract's field behind a unique violation: PostgreSQL names the constraint
+/// `<table>_<column>_key`; SQLite's message says `UNIQUE constraint failed: <table>.<column>`.
+fn taken_field(info: &dyn diesel::result::DatabaseErrorInformation) -> Option<&'static str> {
+    UNIQUE_FIELDS
+        .iter()
+        .find(|u| {
+            let constraint = format!("{}_{}_key", u.table, u.column);
+            let qualified = format!("{}.{}", u.table, u.column);
+            info.constraint_name() == Some(constraint.as_str())
+                || info
+                    .message()
+                    .strip_prefix("UNIQUE constraint failed: ")
+                    .is_some_and(|columns| columns.split(", ").any(|c| c == qualified))
+        })
+        .map(|u| u.field)
 }
 
 fn is_busy(message: &str) -> bool {
@@ -330,5 +413,82 @@ impl<T, E: Into<Box<dyn std::error::Error + Send + Sync>>> OrInternal<T> for Res
             Ok(value) => Ok(value),
             Err(cause) => Err(ApiError::internal(cause)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use diesel::result::{DatabaseErrorInformation, DatabaseErrorKind, Error};
+
+    /// A database error as each backend reports it.
+    struct Reported {
+        message: &'static str,
+        constraint: Option<&'static str>,
+    }
+
+    impl DatabaseErrorInformation for Reported {
+        fn message(&self) -> &str {
+            self.message
+        }
+        fn details(&self) -> Option<&str> {
+            None
+        }
+        fn hint(&self) -> Option<&str> {
+            None
+        }
+        fn table_name(&self) -> Option<&str> {
+            None
+        }
+        fn column_name(&self) -> Option<&str> {
+            None
+        }
+        fn constraint_name(&self) -> Option<&str> {
+            self.constraint
+        }
+        fn statement_position(&self) -> Option<i32> {
+            None
+        }
+    }
+
+    fn unique_violation(message: &'static str, constraint: Option<&'static str>) -> ApiError {
+        Error::DatabaseError(
+            DatabaseErrorKind::UniqueViolation,
+            Box::new(Reported {
+                message,
+                constraint,
+            }),
+        )
+        .into()
+    }
+
+    #[test]
+    fn unique_violations_name_the_field_alike_on_both_backends() {
+        let postgres = unique_violation(
+            "duplicate key value violates unique constraint \"items_sku_key\"",
+            Some("items_sku_key"),
+        );
+        let sqlite = unique_violation("UNIQUE constraint failed: items.sku", None);
+        for err in [&postgres, &sqlite] {
+            let problem = err.problem();
+            assert_eq!(problem.status, 409);
+            assert_eq!(problem.detail, "sku is already used by another item");
+            assert!(problem
+                .errors
+                .as_ref()
+                .is_some_and(|e| e.contains_key("sku")));
+        }
+        let email = unique_violation(
+            "duplicate key value violates unique constraint \"users_email_key_key\"",
+            Some("users_email_key_key"),
+        );
+        assert_eq!(email.problem().detail, "email is already registered");
+        let username = unique_violation("UNIQUE constraint failed: users.username_key", None);
+        assert_eq!(username.problem().detail, "username is already taken");
+        let unknown = unique_violation(
+            "duplicate key value violates unique constraint \"sessions_pkey\"",
+            Some("sessions_pkey"),
+        );
+        assert_eq!(unknown.problem().detail, "it already exists");
     }
 }

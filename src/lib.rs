@@ -10,6 +10,7 @@ pub mod blocking;
 pub mod bootstrap;
 pub mod compat;
 pub mod config;
+pub mod connections;
 pub mod customer_inventory;
 pub mod dashboard;
 pub mod db;

@@ -15,7 +15,7 @@ use crate::config::Settings;
 use crate::error::ApiError;
 use crate::openapi::{self, ApiDoc, ApiDocument};
 use crate::state::{AppState, StartError};
-use crate::{auth, extract, ops, telemetry};
+use crate::{auth, connections, extract, ops, telemetry};
 
 /// Mounts every documented route.
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -134,6 +134,7 @@ pub fn app(
         )
         .service(web::redirect("/docs", "/docs/"))
         .default_service(web::to(fallback))
+        .wrap(from_fn(connections::bound_request))
         .wrap(cors(settings))
         .wrap(state.http_metrics.clone())
         .wrap(from_fn(telemetry::request_context))

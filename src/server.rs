@@ -5,9 +5,9 @@ use std::net::TcpListener;
 use actix_web::{web, HttpServer};
 
 use crate::config::Settings;
-use crate::db;
 use crate::router;
 use crate::state::{AppState, StartError};
+use crate::{connections, db};
 
 /// Applies pending migrations, off the async workers.
 pub async fn migrate(state: &AppState) -> Result<(), StartError> {
@@ -38,14 +38,25 @@ pub async fn start(
     };
     let state = web::Data::new(router::state(settings)?);
     migrate(&state).await?;
-    let workers = state.settings.workers;
-    let shutdown = state.settings.shutdown_timeout.as_secs();
+    let settings = &state.settings;
+    let workers = settings.workers;
+    let descriptors = connections::descriptor_limit();
+    let max_connections =
+        connections::max_connections_per_worker(descriptors, workers, settings.db_pool_size);
+    tracing::debug!(
+        descriptors,
+        max_connections_per_worker = max_connections,
+        "connection limits"
+    );
+    let per_address = connections::AddressSlots::new(settings.max_connections_per_address);
     let app_state = state.clone();
     let mut server = HttpServer::new(move || router::app(app_state.clone()))
         .workers(workers)
-        .shutdown_timeout(shutdown)
-        .max_connections(25_000)
-        .client_request_timeout(std::time::Duration::from_secs(30))
+        .shutdown_timeout(settings.shutdown_timeout.as_secs())
+        .max_connections(max_connections)
+        // Headers only: bodies have their own deadline (`connections::bound_request`).
+        .client_request_timeout(settings.header_timeout)
+        .on_connect(move |conn, extensions| per_address.on_connect(conn, extensions))
         .listen(listener)?;
     if let Some(l) = metrics_listener {
         server = server.listen(l)?;

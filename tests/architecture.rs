@@ -11,6 +11,7 @@ const PLUMBING: &[&str] = &[
     "blobs",
     "blocking",
     "config",
+    "connections",
     "db",
     "error",
     "extract",

@@ -1,5 +1,5 @@
-//! Counting events per key in a fixed window (login failures per account-and-address and
-//! per address, sign-ups per address). The counters live in the database, so every process
+//! Counting attempts per key in a fixed window (logins per account-and-address and per
+//! address, sign-ups per address). The counters live in the database, so every process
 //! sharing it enforces one budget; keys are stored only as SHA-256 hashes.
 
 use std::time::Duration;
@@ -11,9 +11,9 @@ use diesel::sql_types::{Integer, Timestamp};
 use sha2::{Digest, Sha256};
 
 use crate::db::schema::rate_limits;
-use crate::db::{on_backend, Db, DbConnection};
-use crate::error::ApiResult;
+use crate::db::{on_backend, DbConnection};
 
+#[derive(Debug, Clone, Copy)]
 pub struct WindowLimiter {
     scope: &'static str,
     limit: u32,
@@ -38,56 +38,52 @@ impl WindowLimiter {
         crate::time::now() - window
     }
 
-    /// `Some(seconds to wait)` when `key` has used up its window.
-    pub async fn blocked(&self, db: &Db, key: &str) -> ApiResult<Option<u64>> {
-        let hashed = self.key(key);
-        let row: Option<(NaiveDateTime, i32)> = db
-            .run(move |conn| {
-                Ok(rate_limits::table
-                    .filter(rate_limits::key.eq(hashed))
-                    .select((rate_limits::window_start, rate_limits::hits))
-                    .first(conn)
-                    .optional()?)
-            })
-            .await?;
-        let Some((start, hits)) = row else {
-            return Ok(None);
-        };
+    /// Counts one attempt for `key` and answers whether it is over the limit:
+    /// `Some(seconds until the window ends)`. Counting and reading are one statement (an
+    /// upsert returning the new count), so concurrent attempts each get their own number and
+    /// at most `limit` of them pass, however many arrive at once and whichever process
+    /// serves them. Count before doing the work the limit protects, not after.
+    pub fn hit(&self, conn: &mut DbConnection, key: &str) -> QueryResult<Option<u64>> {
         let cutoff = self.window_start_cutoff();
-        if start <= cutoff || i64::from(hits) < i64::from(self.limit) {
+        // Expired windows are dead weight; sweeping them here keeps the table small.
+        diesel::delete(rate_limits::table.filter(rate_limits::window_start.le(cutoff)))
+            .execute(conn)?;
+        let (hits, start) = upsert_hit(conn, &self.key(key), cutoff)?;
+        if i64::from(hits) <= i64::from(self.limit) {
             return Ok(None);
         }
         let wait = (start - cutoff).num_seconds().max(1);
         Ok(Some(u64::try_from(wait).unwrap_or(1)))
     }
 
-    /// Counts one event for `key`, starting a new window when the old one is over.
-    pub async fn record(&self, db: &Db, key: &str) -> ApiResult<()> {
-        let hashed = self.key(key);
-        let cutoff = self.window_start_cutoff();
-        db.run(move |conn| {
-            // Expired windows are dead weight; sweeping them here keeps the table small.
-            diesel::delete(rate_limits::table.filter(rate_limits::window_start.le(cutoff)))
-                .execute(conn)?;
-            upsert_hit(conn, &hashed, cutoff)?;
-            Ok(())
-        })
-        .await
+    /// Takes back one attempt counted by `hit` (one that turned out to be legitimate).
+    pub fn undo(&self, conn: &mut DbConnection, key: &str) -> QueryResult<()> {
+        diesel::update(
+            rate_limits::table
+                .filter(rate_limits::key.eq(self.key(key)))
+                .filter(rate_limits::hits.gt(0)),
+        )
+        .set(rate_limits::hits.eq(rate_limits::hits - 1))
+        .execute(conn)
+        .map(|_| ())
     }
 
-    pub async fn reset(&self, db: &Db, key: &str) -> ApiResult<()> {
-        let hashed = self.key(key);
-        db.run(move |conn| {
-            diesel::delete(rate_limits::table.filter(rate_limits::key.eq(hashed))).execute(conn)?;
-            Ok(())
-        })
-        .await
+    /// Forgets every attempt of `key` in its window.
+    pub fn reset(&self, conn: &mut DbConnection, key: &str) -> QueryResult<()> {
+        diesel::delete(rate_limits::table.filter(rate_limits::key.eq(self.key(key))))
+            .execute(conn)
+            .map(|_| ())
     }
 }
 
 /// One more hit in the key's window (a new window when the stored one started before
-/// `cutoff`), atomically even when processes race.
-fn upsert_hit(conn: &mut DbConnection, key: &str, cutoff: NaiveDateTime) -> QueryResult<usize> {
+/// `cutoff`), atomically even when processes race; returns the key's hits and window start
+/// after it.
+fn upsert_hit(
+    conn: &mut DbConnection,
+    key: &str,
+    cutoff: NaiveDateTime,
+) -> QueryResult<(i32, NaiveDateTime)> {
     let now = crate::time::now();
     let row = (
         rate_limits::key.eq(key),
@@ -110,5 +106,6 @@ fn upsert_hit(conn: &mut DbConnection, key: &str, cutoff: NaiveDateTime) -> Quer
             rate_limits::hits.eq(hits),
             rate_limits::window_start.eq(start),
         ))
-        .execute(c))
+        .returning((rate_limits::hits, rate_limits::window_start))
+        .get_result(c))
 }

@@ -41,6 +41,8 @@ pub struct HoldingQuery {
 /// Consume (lower `quantity`) or set the own reorder level.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct HoldingPatch {
+    /// The quantity left after consuming: at most the current quantity (raising it is
+    /// refused with 422; stock arrives through replenishment requests).
     #[validate(range(min = 0, max = 1_000_000_000))]
     pub quantity: Option<i64>,
     #[validate(range(min = 0, max = 1_000_000_000))]

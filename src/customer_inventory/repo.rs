@@ -132,6 +132,10 @@ pub fn find_holding(
         .first::<(HoldingRow, Option<i32>)>(conn)
 }
 
+/// Sets the holding's quantity and/or reorder level. The quantity may only go down (stock
+/// reaches a holding only through fulfilment): when it would rise, nothing changes and 0
+/// rows are reported, as for a holding that is not the customer's. Checked in the statement
+/// itself, so a concurrent fulfilment cannot slip between a check and the write.
 pub fn update_holding(
     conn: &mut DbConnection,
     customer_id: i64,
@@ -141,7 +145,9 @@ pub fn update_holding(
 ) -> QueryResult<usize> {
     let target = holdings::table
         .filter(holdings::id.eq(id))
-        .filter(holdings::customer_id.eq(customer_id));
+        .filter(holdings::customer_id.eq(customer_id))
+        // Without a new quantity this holds for every row.
+        .filter(holdings::quantity.ge(quantity.unwrap_or(i64::MIN)));
     let now = crate::time::now();
     match (quantity, min_quantity) {
         (Some(q), Some(m)) => diesel::update(target)

@@ -98,11 +98,22 @@ pub async fn update(
     let (row, window) = state
         .db
         .run(move |conn| {
-            if repo::update_holding(conn, customer_id, id, patch.quantity, patch.min_quantity)? == 0
-            {
-                return Err(ApiError::not_found(format!("holding {id}")));
+            let changed =
+                repo::update_holding(conn, customer_id, id, patch.quantity, patch.min_quantity)?;
+            let found =
+                repo::find_holding(conn, customer_id, id).or_not_found(format!("holding {id}"))?;
+            match patch.quantity {
+                // Unchanged although the holding is the customer's: the quantity would rise.
+                Some(wanted) if changed == 0 => Err(ApiError::field(
+                    "quantity",
+                    format!(
+                        "can only be lowered (consumed): it is {} and cannot become {wanted}; \
+                         stock reaches a holding through a replenishment request",
+                        found.0.quantity
+                    ),
+                )),
+                _ => Ok(found),
             }
-            repo::find_holding(conn, customer_id, id).or_not_found(format!("holding {id}"))
         })
         .await?;
     Ok(holding_out(&rules, row, window))

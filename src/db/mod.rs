@@ -114,7 +114,11 @@ impl r2d2::ManageConnection for ConnectionManager {
                 Ok(DbConnection::Postgresql(conn))
             }
             Backend::Sqlite => {
-                let mut conn = diesel::SqliteConnection::establish(sqlite_path(&self.url))?;
+                let path = sqlite_path(&self.url);
+                create_private_sqlite_file(path).map_err(|e| {
+                    diesel::ConnectionError::BadConnection(format!("creating {path}: {e}"))
+                })?;
+                let mut conn = diesel::SqliteConnection::establish(path)?;
                 // WAL lets readers run beside the writer; the busy timeout makes concurrent
                 // writers queue instead of failing; foreign keys are off by default in SQLite.
                 conn.batch_execute(&format!(
@@ -143,6 +147,36 @@ impl r2d2::ManageConnection for ConnectionManager {
 
     fn has_broken(&self, _conn: &mut DbConnection) -> bool {
         false
+    }
+}
+
+/// Creates the SQLite database file owner-only (0600) when it does not exist yet. SQLite
+/// would create it with the process umask (typically 0644, readable by everyone) and gives
+/// its `-wal` and `-shm` files the main file's mode; the file holds password hashes, so it
+/// is kept like the `<db>.jwt-secret` file. An existing file is left as it is, and a missing
+/// directory is left for SQLite to report.
+fn create_private_sqlite_file(path: &str) -> std::io::Result<()> {
+    if path.is_empty() || path == ":memory:" || path.starts_with("file:") {
+        return Ok(());
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::AlreadyExists | std::io::ErrorKind::NotFound
+            ) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(e),
     }
 }
 

@@ -77,12 +77,10 @@ pub async fn create_account(state: &AppState, req: NewAccount, role: Role) -> Ap
             .await?
     };
     if name_taken {
-        return Err(ApiError::Conflict("that username is taken".to_owned()));
+        return Err(ApiError::taken("username"));
     }
     if mail_taken {
-        return Err(ApiError::Conflict(
-            "that email is already registered".to_owned(),
-        ));
+        return Err(ApiError::taken("email"));
     }
     let hash = state.passwords.hash(req.password.clone()).await?;
     let id = state
@@ -101,12 +99,8 @@ pub async fn create_account(state: &AppState, req: NewAccount, role: Role) -> Ap
                 created_at: now,
                 updated_at: now,
             };
-            repo::insert_user(conn, &new).map_err(|e| match ApiError::from(e) {
-                ApiError::Conflict(_) => {
-                    ApiError::Conflict("that username or email is already registered".to_owned())
-                }
-                other => other,
-            })
+            // A race lost to another sign-up is a unique violation, answered naming the field.
+            repo::insert_user(conn, &new).map_err(ApiError::from)
         })
         .await?;
     user(state, id).await
@@ -120,32 +114,28 @@ pub async fn register(
     register_account(state, req.into_account()?, Role::Customer, client).await
 }
 
-/// Sign-up with the per-address limit applied.
+/// Sign-up with the per-address limit applied. Every attempt counts, including the ones
+/// refused because the username or email is taken (which would otherwise let anybody test
+/// thousands of addresses for an account).
 pub async fn register_account(
     state: &AppState,
     account: NewAccount,
     role: Role,
     client: &ClientInfo,
 ) -> ApiResult<UserOut> {
-    let address_key = client.address.clone().unwrap_or_default();
-    if let Some(wait) = state
-        .limits
-        .registrations
-        .blocked(&state.db, &address_key)
-        .await?
-    {
+    let address = client.address.clone().unwrap_or_default();
+    let limiter = state.limits.registrations;
+    let over = state
+        .db
+        .run(move |conn| Ok(limiter.hit(conn, &address)?))
+        .await?;
+    if let Some(wait) = over {
         return Err(ApiError::TooManyRequests {
             detail: "too many sign-ups from this address; retry later".to_owned(),
             retry_after_secs: wait,
         });
     }
-    let user = create_account(state, account, role).await?;
-    state
-        .limits
-        .registrations
-        .record(&state.db, &address_key)
-        .await?;
-    Ok(user)
+    create_account(state, account, role).await
 }
 
 /// A live customer, or 404 (staff, bots and erased accounts are not customers).
@@ -175,6 +165,11 @@ pub async fn user(state: &AppState, id: i64) -> ApiResult<UserOut> {
 
 /// Checks a login and password; the same 401 for an unknown user and a wrong password, in
 /// the same time (a dummy hash is verified when there is no user).
+///
+/// The attempt is counted before the password is verified, so concurrent guesses cannot all
+/// be checked before the first failure is recorded. It is counted per account (whether it
+/// was named by username or email) and address, and per address; a successful login gives
+/// its attempt back.
 pub async fn login(
     state: &AppState,
     login: &str,
@@ -183,27 +178,40 @@ pub async fn login(
 ) -> ApiResult<TokenResponse> {
     let key = login_key(login);
     let address = client.address.clone().unwrap_or_default();
-    let account_key = format!("{key}|{address}");
-    for (limiter, k) in [
-        (&state.limits.login_account, &account_key),
-        (&state.limits.login_address, &address),
-    ] {
-        if let Some(wait) = limiter.blocked(&state.db, k).await? {
-            return Err(ApiError::TooManyRequests {
-                detail: "too many failed logins; retry later".to_owned(),
-                retry_after_secs: wait,
-            });
-        }
+    let limits = (state.limits.login_account, state.limits.login_address);
+    let (found, account_key, over) = state
+        .db
+        .run(move |conn| {
+            let found = if key.is_empty() || key.len() > 254 {
+                None
+            } else {
+                repo::find_user_by_login(conn, &key)?
+            };
+            // An unknown login is limited like an account, so that 429s reveal nothing.
+            let account = match &found {
+                Some(user) => format!("user {}", user.id),
+                None => format!("login {key}"),
+            };
+            let account_key = format!("{account}|{address}");
+            // An attempt refused for one account does not spend the address's budget (or
+            // hammering one account would lock every account out from that address), and
+            // one refused for the address gives the account its attempt back.
+            if let Some(wait) = limits.0.hit(conn, &account_key)? {
+                return Ok((found, account_key, Some(wait)));
+            }
+            let over_address = limits.1.hit(conn, &address)?;
+            if over_address.is_some() {
+                limits.0.undo(conn, &account_key)?;
+            }
+            Ok((found, account_key, over_address))
+        })
+        .await?;
+    if let Some(wait) = over {
+        return Err(ApiError::TooManyRequests {
+            detail: "too many failed logins; retry later".to_owned(),
+            retry_after_secs: wait,
+        });
     }
-    let lookup = key.clone();
-    let found = if key.is_empty() || key.len() > 254 {
-        None
-    } else {
-        state
-            .db
-            .run(move |conn| Ok(repo::find_user_by_login(conn, &lookup)?))
-            .await?
-    };
     // Bots have no password and cannot log in.
     let hash = found
         .as_ref()
@@ -215,24 +223,18 @@ pub async fn login(
         state.passwords.verify(password, hash).await?
     };
     let Some(user) = found.filter(|_| ok) else {
-        state
-            .limits
-            .login_account
-            .record(&state.db, &account_key)
-            .await?;
-        state
-            .limits
-            .login_address
-            .record(&state.db, &address)
-            .await?;
         return Err(ApiError::Unauthorized(
             "the login or password is wrong".to_owned(),
         ));
     };
+    let address = client.address.clone().unwrap_or_default();
     state
-        .limits
-        .login_account
-        .reset(&state.db, &account_key)
+        .db
+        .transaction(move |conn| {
+            limits.0.reset(conn, &account_key)?;
+            limits.1.undo(conn, &address)?;
+            Ok(())
+        })
         .await?;
     start_session(state, user.id, client).await
 }

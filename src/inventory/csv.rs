@@ -46,6 +46,36 @@ fn opt<T: ToString>(v: &Option<T>) -> String {
     v.as_ref().map(ToString::to_string).unwrap_or_default()
 }
 
+/// Characters that make a spreadsheet read a cell as a formula (OWASP, "CSV Injection").
+const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// Whether `cell`, read past any leading single quotes, would start a formula.
+fn starts_formula(cell: &str) -> bool {
+    cell.trim_start_matches('\'')
+        .starts_with(FORMULA_STARTS.as_slice())
+}
+
+/// A text cell as exported: one single quote in front of anything a spreadsheet would run
+/// as a formula (`=HYPERLINK(…)` becomes `'=HYPERLINK(…)`), as OWASP recommends. Values
+/// that already start with quotes before such a character get one more, so `import` can
+/// strip exactly one and give every value back unchanged. Numbers and dates are written
+/// as they are: they never start with these characters (stock levels are never negative).
+fn neutralise(cell: String) -> String {
+    if starts_formula(&cell) {
+        format!("'{cell}")
+    } else {
+        cell
+    }
+}
+
+/// The inverse of `neutralise`, for a text cell read by `import`.
+fn restore(cell: &str) -> &str {
+    match cell.strip_prefix('\'') {
+        Some(rest) if starts_formula(cell) => rest,
+        _ => cell,
+    }
+}
+
 /// Streams every item, a page at a time, so memory stays flat however large the store is.
 pub fn export_stream(state: Arc<AppState>) -> impl Stream<Item = Result<Bytes, ApiError>> {
     futures_util::stream::unfold(Some((0_i64, true)), move |cursor| {
@@ -72,13 +102,13 @@ pub fn export_stream(state: Arc<AppState>) -> impl Stream<Item = Result<Bytes, A
                 }
                 for item in &rows {
                     let fixed = [
-                        opt(&item.sku),
-                        item.name.clone(),
-                        item.kind.clone(),
-                        opt(&item.size),
-                        opt(&item.unit),
-                        opt(&item.barcode),
-                        opt(&item.description),
+                        neutralise(opt(&item.sku)),
+                        neutralise(item.name.clone()),
+                        neutralise(item.kind.clone()),
+                        neutralise(opt(&item.size)),
+                        neutralise(opt(&item.unit)),
+                        neutralise(opt(&item.barcode)),
+                        neutralise(opt(&item.description)),
                         item.min_quantity.to_string(),
                         opt(&item.target_quantity),
                         opt(&item.expiry_warning_days),
@@ -90,7 +120,7 @@ pub fn export_stream(state: Arc<AppState>) -> impl Stream<Item = Result<Bytes, A
                         record.extend([
                             b.quantity.to_string(),
                             opt(&b.expiry_date),
-                            opt(&b.lot_code),
+                            neutralise(opt(&b.lot_code)),
                         ]);
                         out.write_record(&record)?;
                     }
@@ -213,6 +243,7 @@ fn parse_rows(body: &[u8], errors: &mut FieldErrors) -> Vec<Row> {
             index
                 .get(col)
                 .and_then(|&i| record.get(i))
+                .map(restore)
                 .filter(|v| !v.is_empty())
                 .map(str::to_owned)
         };
@@ -480,4 +511,32 @@ pub async fn import(
             }
         })
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formulas_are_neutralised_and_every_value_comes_back() {
+        for (value, exported) in [
+            (
+                "=HYPERLINK(\"http://x\",\"y\")",
+                "'=HYPERLINK(\"http://x\",\"y\")",
+            ),
+            ("+1", "'+1"),
+            ("-1", "'-1"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\tx", "'\tx"),
+            ("\rx", "'\rx"),
+            ("'=x", "''=x"),
+            ("'quoted", "'quoted"),
+            ("'", "'"),
+            ("plain", "plain"),
+            ("", ""),
+        ] {
+            assert_eq!(neutralise(value.to_owned()), exported, "{value:?}");
+            assert_eq!(restore(exported), value, "{exported:?}");
+        }
+    }
 }

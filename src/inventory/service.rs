@@ -253,7 +253,8 @@ fn check_levels(min: i64, target: Option<i64>) -> ApiResult<()> {
     Ok(())
 }
 
-/// 409 naming the field when another item already has this sku or barcode.
+/// 409 naming the field when another item already has this sku or barcode (the unique
+/// indexes decide races, answered in the same words by `ApiError::from`).
 fn check_unique(
     conn: &mut crate::db::DbConnection,
     sku: Option<&str>,
@@ -262,16 +263,12 @@ fn check_unique(
 ) -> ApiResult<()> {
     if let Some(sku) = sku {
         if repo::item_with_sku(conn, sku)?.is_some_and(|id| Some(id) != except) {
-            return Err(ApiError::Conflict(format!(
-                "an item with sku {sku:?} already exists"
-            )));
+            return Err(ApiError::taken("sku"));
         }
     }
     if let Some(barcode) = barcode {
         if repo::item_with_barcode(conn, barcode)?.is_some_and(|id| Some(id) != except) {
-            return Err(ApiError::Conflict(format!(
-                "an item with barcode {barcode:?} already exists"
-            )));
+            return Err(ApiError::taken("barcode"));
         }
     }
     Ok(())

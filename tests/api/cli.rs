@@ -45,6 +45,34 @@ fn a_bad_setting_stops_with_exit_2_and_one_line_naming_it() {
 }
 
 #[test]
+fn published_placeholders_are_refused_with_exit_2() {
+    let dir = tempfile::tempdir().expect("dir");
+    // The values docker-compose.yml used to fall back to, and one of the obvious ones.
+    for (name, value) in [
+        (
+            "STOCKROOM_JWT_SECRET",
+            "change-me-to-a-long-random-secret-of-32-bytes",
+        ),
+        ("STOCKROOM_OWNER_PASSWORD", "change-me-please"),
+        ("STOCKROOM_OWNER_PASSWORD", "Password1"),
+    ] {
+        let out = command(dir.path())
+            .env(name, value)
+            .arg("migrate")
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(2), "{name}={value}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(name), "{stderr}");
+        assert!(
+            !stderr.contains(value),
+            "the value is never echoed: {stderr}"
+        );
+    }
+}
+
+#[test]
 fn migrate_and_create_owner() {
     let dir = tempfile::tempdir().expect("dir");
     let out = command(dir.path()).arg("migrate").output().expect("run");

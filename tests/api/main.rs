@@ -10,3 +10,4 @@ mod foundation;
 mod identity;
 mod inventory;
 mod replenishment;
+mod security;

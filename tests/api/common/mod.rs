@@ -132,6 +132,9 @@ impl TestAppBuilder {
             ("STOCKROOM_WORKERS", "2"),
             ("STOCKROOM_DB_POOL_SIZE", "8"),
             ("STOCKROOM_SHUTDOWN_TIMEOUT_SECS", "1"),
+            // Every test client is 127.0.0.1 and some open 100 connections at once; the
+            // per-address cap has its own tests (`limits.rs`), which set it low.
+            ("STOCKROOM_MAX_CONNECTIONS_PER_ADDRESS", "10000"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
