@@ -107,8 +107,8 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
 async fn read_to_limit(mut body: Decompress<Payload>, limit: usize) -> Result<Vec<u8>, ApiError> {
     let mut bytes = Vec::new();
     while let Some(chunk) = body.next().await {
-        let chunk = chunk
-            .map_err(|e| ApiError::BadRequest(format!("the body could not be read: {e}")))?;
+        let chunk =
+            chunk.map_err(|e| ApiError::BadRequest(format!("the body could not be read: {e}")))?;
         if bytes.len() + chunk.len() > limit {
             return Err(ApiError::PayloadTooLarge(format!(
                 "the body is over the {limit}-byte limit"
@@ -126,10 +126,12 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
     if first.is_some_and(|b| *b != b'{') {
         // Still tell malformed JSON (400) from a well-formed non-object (422).
-        return Err(match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
-            Ok(_) => ApiError::field(WHOLE_BODY, "must be a JSON object"),
-            Err(e) => not_json(&e),
-        });
+        return Err(
+            match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+                Ok(_) => ApiError::field(WHOLE_BODY, "must be a JSON object"),
+                Err(e) => not_json(&e),
+            },
+        );
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
@@ -160,11 +162,7 @@ fn message_of(e: &serde_json::Error) -> String {
 
 /// One field error keyed by its path. serde reports a missing or unknown field at the
 /// object that lacks or has it, so the field's name is appended to that path.
-fn shape_error(
-    path: &str,
-    message: &str,
-    build: fn(String, FieldErrors) -> ApiError,
-) -> ApiError {
+fn shape_error(path: &str, message: &str, build: fn(String, FieldErrors) -> ApiError) -> ApiError {
     let parent = if path == "." { "" } else { path };
     let named = ["missing field `", "unknown field `", "duplicate field `"]
         .iter()
@@ -183,7 +181,8 @@ fn shape_error(
 /// A JSON body that may be left out entirely (then `T::default()`), for actions whose body
 /// only carries optional extras. Otherwise as `Json<T>`.
 pub fn optional_json<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
+    // `null` is what a client sends for "no body" as often as nothing at all.
+    if body.iter().all(u8::is_ascii_whitespace) || body.trim_ascii() == b"null" {
         return Ok(T::default());
     }
     parse_json(body)
@@ -249,10 +248,22 @@ impl<T: DeserializeOwned + Validate> FromRequest for Query<T> {
     }
 }
 
-/// A path value of the wrong type (`/items/abc`) names nothing that exists: 404.
+/// A path value of the wrong type (`/items/abc`) names nothing that exists: 404. When the
+/// path is a fixed route taken by a template of another method (`PATCH /items/export.csv`
+/// reaching `PATCH /items/{id}`), it is the method that is wrong: 405 with `Allow`.
 pub fn path_config() -> web::PathConfig {
     web::PathConfig::default().error_handler(|err, req: &HttpRequest| {
-        ApiError::NotFound(format!("{} was not found ({err})", req.path())).into()
+        let allowed = req
+            .app_data::<web::Data<crate::state::AppState>>()
+            .and_then(|state| state.routes.allowed(req.path()));
+        match allowed {
+            Some(methods) if !methods.contains(req.method()) => ApiError::MethodNotAllowed(
+                format!("{} is not allowed on {}", req.method(), req.path()),
+                methods.iter().map(ToString::to_string).collect(),
+            ),
+            _ => ApiError::NotFound(format!("{} was not found ({err})", req.path())),
+        }
+        .into()
     })
 }
 
@@ -297,8 +308,8 @@ mod tests {
 
     #[test]
     fn nested_paths_name_the_field() {
-        let err = parse_json::<Order>(br#"{"lines":[{"quantity":1},{"quantity":"x"}]}"#)
-            .unwrap_err();
+        let err =
+            parse_json::<Order>(br#"{"lines":[{"quantity":1},{"quantity":"x"}]}"#).unwrap_err();
         assert_eq!(keys(err), ["lines[1].quantity"]);
         let err = parse_json::<Order>(br#"{"lines":[{}]}"#).unwrap_err();
         assert_eq!(keys(err), ["lines[0].quantity"]);

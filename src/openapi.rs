@@ -3,12 +3,12 @@
 //! to every operation: security schemes and the problem+json error schema.
 
 use actix_web::http::Method;
+use utoipa::openapi::header::Header;
+use utoipa::openapi::security::SecurityRequirement;
 use utoipa::openapi::security::{
     ApiKey, ApiKeyValue, Flow, HttpAuthScheme, HttpBuilder, OAuth2, Password, Scopes,
     SecurityScheme,
 };
-use utoipa::openapi::header::Header;
-use utoipa::openapi::security::SecurityRequirement;
 use utoipa::openapi::{
     Content, ObjectBuilder, OpenApi as OpenApiDoc, PathItem, Ref, RefOr, Response, Type,
 };

@@ -219,11 +219,16 @@ impl RouteTable {
         Self { routes }
     }
 
-    /// The methods allowed on `path`, or `None` when no route has that path.
+    /// The methods allowed on `path`, or `None` when no route has that path. A fixed path
+    /// (`/items/export.csv`) shadows a template that also matches it (`/items/{id}`).
     pub fn allowed(&self, path: &str) -> Option<Vec<Method>> {
+        let fixed = self
+            .routes
+            .iter()
+            .any(|(regex, _)| !regex.as_str().contains("[^/]+") && regex.is_match(path));
         let mut found: Option<Vec<Method>> = None;
         for (regex, methods) in &self.routes {
-            if regex.is_match(path) {
+            if regex.is_match(path) && (!fixed || !regex.as_str().contains("[^/]+")) {
                 let list = found.get_or_insert_with(Vec::new);
                 for m in methods {
                     if !list.contains(m) {

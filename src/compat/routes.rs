@@ -3,9 +3,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
 
-use crate::extract;
 use crate::auth::Role;
 use crate::error::ApiResult;
+use crate::extract;
 use crate::identity::routes::client_info;
 use crate::identity::service::{self, NewAccount};
 use crate::identity::validate;
@@ -14,7 +14,11 @@ use crate::state::AppState;
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct LegacyCredentials {
     #[validate(custom(function = "validate::username"))]
-    #[schema(min_length = 3, max_length = 32, pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+    #[schema(
+        min_length = 3,
+        max_length = 32,
+        pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+    )]
     pub username: String,
     /// 8 to 72 bytes (UTF-8).
     #[validate(custom(function = "validate::password"))]

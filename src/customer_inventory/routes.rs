@@ -2,9 +2,9 @@ use actix_web::{delete, get, patch, web, HttpResponse};
 
 use super::dto::{HoldingOut, HoldingPatch, HoldingQuery};
 use super::service;
-use crate::extract;
 use crate::auth::{Action, Principal};
 use crate::error::ApiResult;
+use crate::extract;
 use crate::pagination::{Page, PageParams};
 use crate::state::AppState;
 

@@ -43,6 +43,6 @@ pub struct FileBytes(Vec<u8>);
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct UploadForm {
-    #[schema(value_type = Vec<String>, format = Binary)]
+    #[schema(value_type = Vec<String>, format = Binary, min_items = 1, max_items = 10)]
     pub files: Vec<Vec<u8>>,
 }

@@ -6,9 +6,9 @@ use futures_util::StreamExt;
 use super::dto::{FileBytes, FileOut, ThumbnailQuery, UploadForm};
 use super::repo::FileRow;
 use super::service::{self, Upload};
-use crate::extract;
 use crate::auth::{Action, Principal};
 use crate::error::{ApiError, ApiResult};
+use crate::extract;
 use crate::state::AppState;
 
 fn multipart_error(e: MultipartError) -> ApiError {

@@ -44,7 +44,12 @@ impl From<UserRow> for UserOut {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct RegisterRequest {
     #[validate(custom(function = "validate::username"))]
-    #[schema(example = "alice", min_length = 3, max_length = 32, pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+    #[schema(
+        example = "alice",
+        min_length = 3,
+        max_length = 32,
+        pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+    )]
     pub username: String,
     #[validate(email, length(max = 254))]
     #[schema(example = "alice@example.com", format = Email, max_length = 254)]
@@ -54,10 +59,18 @@ pub struct RegisterRequest {
     #[schema(example = "correct horse battery", min_length = 8, max_length = 72)]
     pub password: String,
     #[validate(length(min = 1, max = 100), custom(function = "validate::plain_text"))]
-    #[schema(min_length = 1, max_length = 100, pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$")]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub name: Option<String>,
     #[validate(custom(function = "validate::phone"))]
-    #[schema(example = "+15551234567", max_length = 32, pattern = r"^[+]?[ ().-]*(?:[0-9][ ().-]*){7,15}$")]
+    #[schema(
+        example = "+15551234567",
+        max_length = 32,
+        pattern = r"^[+]?[ ().-]*(?:[0-9][ ().-]*){7,15}$"
+    )]
     pub phone: Option<String>,
 }
 

@@ -8,9 +8,9 @@ use super::dto::{
     TokenResponse, UserOut,
 };
 use super::service::{self, ClientInfo};
-use crate::extract;
 use crate::auth::{Action, Principal};
 use crate::error::{ApiError, ApiResult};
+use crate::extract;
 use crate::state::AppState;
 
 /// The caller's address (the TCP peer: forwarded headers are not trusted for rate limits)
@@ -146,7 +146,11 @@ pub async fn me(state: web::Data<AppState>, principal: Principal) -> ApiResult<w
     operation_id = "update_me",
     tag = "identity",
     request_body = ProfilePatch,
-    responses((status = 200, body = UserOut), (status = 422))
+    responses(
+        (status = 200, body = UserOut),
+        (status = 404, description = "No visible file with `avatar_file_id`"),
+        (status = 422),
+    )
 )]
 #[patch("/me")]
 pub async fn update_me(

@@ -59,23 +59,48 @@ pub fn valid_sku(value: &str) -> Result<(), ValidationError> {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct NewItem {
     #[validate(length(min = 1, max = 200), custom(function = "plain_text"))]
-    #[schema(example = "Whole milk", min_length = 1, max_length = 200, pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$")]
+    #[schema(
+        example = "Whole milk",
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub name: String,
     pub kind: ItemKind,
     #[validate(length(max = 50), custom(function = "plain_text"))]
-    #[schema(example = "1", max_length = 50, pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$")]
+    #[schema(
+        example = "1",
+        max_length = 50,
+        pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub size: Option<String>,
     #[validate(length(max = 30), custom(function = "plain_text"))]
-    #[schema(example = "l", max_length = 30, pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$")]
+    #[schema(
+        example = "l",
+        max_length = 30,
+        pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub unit: Option<String>,
     #[validate(custom(function = "valid_sku"))]
-    #[schema(min_length = 1, max_length = 64, pattern = r"^[^\s\u0000-\u0008\u000B-\u001F\u007F-\u009F](?:[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u0008\u000B-\u001F\u007F-\u009F])?$")]
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\s\u0000-\u0008\u000B-\u001F\u007F-\u009F](?:[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u0008\u000B-\u001F\u007F-\u009F])?$"
+    )]
     pub sku: Option<String>,
     #[validate(custom(function = "valid_barcode"))]
-    #[schema(example = "4006381333931", min_length = 1, max_length = 64, pattern = r"^[!-~]{1,64}$")]
+    #[schema(
+        example = "4006381333931",
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[!-~]{1,64}$"
+    )]
     pub barcode: Option<String>,
     #[validate(length(max = 2000), custom(function = "plain_text"))]
-    #[schema(max_length = 2000, pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$")]
+    #[schema(
+        max_length = 2000,
+        pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub description: Option<String>,
     /// Reorder level: at or below this much available stock the item is "low".
     #[serde(default)]
@@ -99,7 +124,11 @@ pub struct NewItem {
     #[schema(value_type = Option<String>, format = Date, example = "2026-12-31")]
     pub expiry_date: Option<NaiveDate>,
     #[validate(length(min = 1, max = 64), custom(function = "plain_text"))]
-    #[schema(min_length = 1, max_length = 64, pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$")]
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub lot_code: Option<String>,
 }
 
@@ -107,7 +136,11 @@ pub struct NewItem {
 #[derive(Debug, Default, Deserialize, Validate, ToSchema)]
 pub struct ItemPatch {
     #[validate(length(min = 1, max = 200), custom(function = "plain_text"))]
-    #[schema(min_length = 1, max_length = 200, pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$")]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub name: Option<String>,
     pub kind: Option<ItemKind>,
     #[serde(default, deserialize_with = "double_option")]
@@ -155,7 +188,11 @@ pub struct NewBatch {
     #[schema(value_type = Option<String>, format = Date, example = "2026-12-31")]
     pub expiry_date: Option<NaiveDate>,
     #[validate(length(min = 1, max = 64), custom(function = "plain_text"))]
-    #[schema(min_length = 1, max_length = 64, pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$")]
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub lot_code: Option<String>,
 }
 
@@ -191,7 +228,10 @@ pub struct Adjustment {
     pub reason: AdjustReason,
     pub batch_id: Option<i64>,
     #[validate(length(max = 500), custom(function = "plain_text"))]
-    #[schema(max_length = 500, pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$")]
+    #[schema(
+        max_length = 500,
+        pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub note: Option<String>,
 }
 
@@ -249,8 +289,10 @@ pub struct ItemOut {
     pub batches: Option<Vec<BatchOut>>,
 }
 
-/// An item as customers see it: what is in stock and not expired.
+/// An item as customers see it: what is in stock and not expired. Closed to other
+/// properties in the document, so a staff answer (`ItemOut`) never also matches it.
 #[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CustomerItemOut {
     pub id: i64,
     pub name: String,

@@ -6,9 +6,9 @@ use super::dto::{
     MovementOut, NewBatch, NewItem,
 };
 use super::service;
-use crate::extract;
 use crate::auth::{Action, Principal};
 use crate::error::ApiResult;
+use crate::extract;
 use crate::pagination::{Page, PageParams};
 use crate::state::AppState;
 
@@ -48,6 +48,7 @@ pub async fn list_items(
     request_body = NewItem,
     responses(
         (status = 201, body = ItemOut, headers(("ETag" = String))),
+        (status = 404, description = "No visible file with `photo_file_id`"),
         (status = 409, description = "sku or barcode already used"),
         (status = 422),
     )

@@ -2,9 +2,9 @@ use actix_web::{get, post, web, HttpResponse};
 
 use super::dto::{NewRequest, Rejection, ReplenishmentEntry, RequestOut, RequestQuery};
 use super::service;
-use crate::extract;
 use crate::auth::{Action, Principal};
 use crate::error::ApiResult;
+use crate::extract;
 use crate::pagination::{Page, PageParams};
 use crate::state::AppState;
 
@@ -35,6 +35,7 @@ pub async fn replenishment(
     request_body = NewRequest,
     responses(
         (status = 201, body = RequestOut),
+        (status = 404, description = "No item with `item_id`"),
         (status = 409, description = "Too many pending requests"),
         (status = 422),
     )

@@ -150,7 +150,10 @@ pub async fn create(
             let item = match items::find_item(conn, new.item_id) {
                 Ok(item) => item,
                 Err(diesel::result::Error::NotFound) => {
-                    return Err(ApiError::field("item_id", "no such item"))
+                    return Err(ApiError::not_found(format!(
+                        "item {} (item_id)",
+                        new.item_id
+                    )))
                 }
                 Err(e) => return Err(e.into()),
             };

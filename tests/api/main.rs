@@ -3,6 +3,7 @@
 
 mod cli;
 mod common;
+mod contract;
 mod files;
 mod foundation;
 mod identity;
