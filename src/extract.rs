@@ -133,31 +133,37 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             },
         );
     }
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+    let mut value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| not_json(&e))?;
+    integral_floats_to_integers(&mut value);
+    serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
-        let inner = e.into_inner();
-        if inner.is_data() {
-            shape_error(&path, &message_of(&inner), invalid_body)
-        } else {
-            not_json(&inner)
+        let message = e.into_inner().to_string();
+        shape_error(&path, &message, invalid_body)
+    })
+}
+
+/// JSON has one number type: `3.0` is the integer 3 to JSON Schema (and so to the document
+/// and the clients generated from it), while serde refuses it for an `i64` field. Numbers
+/// with no fractional part that fit an `i64` are made integers before deserializing.
+fn integral_floats_to_integers(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) if n.is_f64() => {
+            if let Some(f) = n.as_f64() {
+                // The bounds are exact powers of two, so the comparison is exact.
+                if f.fract() == 0.0 && f >= -(2f64.powi(63)) && f < 2f64.powi(63) {
+                    *value = Value::from(f as i64);
+                }
+            }
         }
-    })?;
-    de.end().map_err(|e| not_json(&e))?;
-    Ok(value)
+        Value::Array(items) => items.iter_mut().for_each(integral_floats_to_integers),
+        Value::Object(fields) => fields.values_mut().for_each(integral_floats_to_integers),
+        _ => {}
+    }
 }
 
 fn not_json(e: &serde_json::Error) -> ApiError {
     ApiError::BadRequest(format!("the body is not valid JSON: {e}"))
-}
-
-/// serde_json's message without its " at line L column C" suffix.
-fn message_of(e: &serde_json::Error) -> String {
-    let text = e.to_string();
-    match text.rfind(" at line ") {
-        Some(at) => text[..at].to_owned(),
-        None => text,
-    }
 }
 
 /// One field error keyed by its path. serde reports a missing or unknown field at the
@@ -312,6 +318,10 @@ mod tests {
             parse_json::<Order>(br#"{"lines":[{"quantity":1},{"quantity":"x"}]}"#).unwrap_err();
         assert_eq!(keys(err), ["lines[1].quantity"]);
         let err = parse_json::<Order>(br#"{"lines":[{}]}"#).unwrap_err();
+        assert_eq!(keys(err), ["lines[0].quantity"]);
+        let order = parse_json::<Order>(br#"{"lines":[{"quantity":3.0}]}"#).expect("3.0 is 3");
+        assert_eq!(order.lines[0].quantity, 3);
+        let err = parse_json::<Order>(br#"{"lines":[{"quantity":3.5}]}"#).unwrap_err();
         assert_eq!(keys(err), ["lines[0].quantity"]);
         let err = parse_json::<Order>(br#"[]"#).unwrap_err();
         assert_eq!(keys(err), ["body"]);
