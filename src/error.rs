@@ -35,6 +35,10 @@ pub struct Problem {
 pub enum ApiError {
     #[error("{0}")]
     BadRequest(String),
+    /// A query string that cannot be parsed or breaks a documented limit: 400, with
+    /// `errors` keyed by the parameter's name so a client can show it.
+    #[error("{detail}")]
+    BadParameters { detail: String, errors: FieldErrors },
     #[error("{0}")]
     Unauthorized(String),
     #[error("{0}")]
@@ -157,9 +161,9 @@ impl ApiError {
             status: status.as_u16(),
             detail,
             errors: match self {
-                Self::Validation { errors, .. } | Self::Taken { errors, .. } => {
-                    Some(errors.clone())
-                }
+                Self::Validation { errors, .. }
+                | Self::Taken { errors, .. }
+                | Self::BadParameters { errors, .. } => Some(errors.clone()),
                 _ => None,
             },
         }
@@ -169,7 +173,7 @@ impl ApiError {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::BadRequest(_) | Self::BadParameters { .. } => StatusCode::BAD_REQUEST,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,

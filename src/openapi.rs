@@ -6,11 +6,15 @@ use std::sync::Arc;
 
 use actix_web::http::Method;
 use regex::Regex;
+use utoipa::openapi::header::Header;
+use utoipa::openapi::security::SecurityRequirement;
 use utoipa::openapi::security::{
     ApiKey, ApiKeyValue, Flow, HttpAuthScheme, HttpBuilder, OAuth2, Password, Scopes,
     SecurityScheme,
 };
-use utoipa::openapi::{Content, OpenApi as OpenApiDoc, PathItem, RefOr, Response};
+use utoipa::openapi::{
+    Content, ObjectBuilder, OpenApi as OpenApiDoc, PathItem, Ref, RefOr, Response, Type,
+};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::{Problem, PROBLEM_JSON};
@@ -78,6 +82,111 @@ impl Modify for SecuritySchemes {
             ))),
         );
     }
+}
+
+/// Who may call the routes under a prefix, as the router mounts them. The router lists its
+/// scopes once (`router::GUARDED`) and the document takes every operation's `security`, 401
+/// and role 403 from that list, so what is enforced and what is documented have one source.
+#[derive(Debug, Clone, Copy)]
+pub struct Guard {
+    /// Paths equal to this or below it; the longest matching prefix wins.
+    pub prefix: &'static str,
+    pub access: Access,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// No credentials needed.
+    Public,
+    /// A person's bearer token (`require_auth`). With `role_restricted` the role table
+    /// refuses some callers (403): bots everywhere, customers or workers on many routes.
+    People { role_restricted: bool },
+    /// A person's or a bot's token; every role passes the role table.
+    PeopleAndBots,
+}
+
+impl Guard {
+    fn covers(&self, path: &str) -> bool {
+        path.strip_prefix(self.prefix)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    }
+}
+
+/// Who may call `path`: the access of the longest guard prefix covering it.
+pub fn access_of(guards: &[Guard], path: &str) -> Access {
+    guards
+        .iter()
+        .filter(|g| g.covers(path))
+        .max_by_key(|g| g.prefix.len())
+        .map_or(Access::Public, |g| g.access)
+}
+
+pub const UNAUTHORIZED: &str = "Unauthorized";
+pub const FORBIDDEN: &str = "Forbidden";
+
+/// Marks every operation under a guarded prefix with its security requirement, the 401
+/// answer and, where the role table restricts, the 403 answer. An operation may still
+/// document a 403 of its own (e.g. "only the uploader"); that one is kept.
+pub fn mark_guarded(doc: &mut OpenApiDoc, guards: &[Guard]) {
+    let components = doc.components.get_or_insert_with(Default::default);
+    components.responses.insert(
+        UNAUTHORIZED.to_owned(),
+        RefOr::T(problem_response(
+            "Missing, malformed, expired or revoked credentials",
+            Some((
+                "WWW-Authenticate",
+                "The scheme to authenticate with: `Bearer`",
+            )),
+        )),
+    );
+    components.responses.insert(
+        FORBIDDEN.to_owned(),
+        RefOr::T(problem_response(
+            "Authenticated, but the caller's role may not do this",
+            None,
+        )),
+    );
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let (bots, role_restricted) = match access_of(guards, path) {
+            Access::Public => continue,
+            Access::People { role_restricted } => (false, role_restricted),
+            Access::PeopleAndBots => (true, false),
+        };
+        let mut schemes = vec![
+            SecurityRequirement::new(BEARER, Vec::<String>::new()),
+            SecurityRequirement::new(PASSWORD, Vec::<String>::new()),
+        ];
+        if bots {
+            schemes.push(SecurityRequirement::new(BOT, Vec::<String>::new()));
+        }
+        for operation in operations_mut(item) {
+            operation.security = Some(schemes.clone());
+            let responses = &mut operation.responses.responses;
+            responses.insert(
+                "401".to_owned(),
+                RefOr::Ref(Ref::from_response_name(UNAUTHORIZED)),
+            );
+            if role_restricted {
+                responses
+                    .entry("403".to_owned())
+                    .or_insert_with(|| RefOr::Ref(Ref::from_response_name(FORBIDDEN)));
+            }
+        }
+    }
+}
+
+fn problem_response(description: &str, header: Option<(&str, &str)>) -> Response {
+    let mut response = Response::new(description);
+    response.content.insert(
+        PROBLEM_JSON.to_owned(),
+        Content::new(Some(RefOr::Ref(Ref::from_schema_name("Problem")))),
+    );
+    if let Some((name, about)) = header {
+        let mut header = Header::new(ObjectBuilder::new().schema_type(Type::String));
+        header.description = Some(about.to_owned());
+        response.headers.insert(name.to_owned(), header);
+    }
+    response
 }
 
 /// Gives every 4xx/5xx response without a body the problem+json schema, and every operation
@@ -191,11 +300,16 @@ impl RouteTable {
         Self { routes }
     }
 
-    /// The methods allowed on `path`, or `None` when no route has that path.
+    /// The methods allowed on `path`, or `None` when no route has that path. A fixed path
+    /// (`/items/export.csv`) shadows a template that also matches it (`/items/{id}`).
     pub fn allowed(&self, path: &str) -> Option<Vec<Method>> {
+        let fixed = self
+            .routes
+            .iter()
+            .any(|(regex, _)| !regex.as_str().contains("[^/]+") && regex.is_match(path));
         let mut found: Option<Vec<Method>> = None;
         for (regex, methods) in &self.routes {
-            if regex.is_match(path) {
+            if regex.is_match(path) && (!fixed || !regex.as_str().contains("[^/]+")) {
                 let list = found.get_or_insert_with(Vec::new);
                 for m in methods {
                     if !list.contains(m) {

@@ -6,27 +6,36 @@ use base64::Engine;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
+use validator::Validate;
 
 use crate::error::{ApiError, ApiResult};
 
 pub const DEFAULT_LIMIT: i64 = 50;
 pub const MAX_LIMIT: i64 = 200;
 
-#[derive(Debug, Deserialize, IntoParams)]
+#[derive(Debug, Deserialize, IntoParams, Validate)]
 #[into_params(parameter_in = Query)]
 pub struct PageParams {
-    /// Page size, 1–200 (default 50; larger values are capped at 200).
+    /// Page size, 1–200 (default 50). Outside that range: 400 naming `limit`.
+    #[validate(range(min = 1, max = MAX_LIMIT))]
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// The `next_cursor` of the previous page.
+    #[validate(length(max = MAX_CURSOR_LEN))]
+    #[param(max_length = 1024)]
     pub cursor: Option<String>,
 }
 
+/// Cursors this server makes are far shorter; longer ones are refused before decoding.
+pub const MAX_CURSOR_LEN: u64 = 1024;
+
 impl PageParams {
+    /// The page size; the range was checked when the query string was read.
     pub fn limit(&self) -> ApiResult<i64> {
         match self.limit {
             None => Ok(DEFAULT_LIMIT),
-            Some(n) if n < 1 => Err(ApiError::BadRequest("limit must be at least 1".to_owned())),
-            Some(n) => Ok(n.min(MAX_LIMIT)),
+            Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+            Some(_) => Err(ApiError::field("limit", "must be between 1 and 200")),
         }
     }
 

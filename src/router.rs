@@ -13,9 +13,48 @@ use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
 
 use crate::config::Settings;
 use crate::error::ApiError;
-use crate::openapi::{self, ApiDoc, ApiDocument};
+use crate::openapi::{self, Access, ApiDoc, ApiDocument, Guard};
 use crate::state::{AppState, StartError};
 use crate::{auth, connections, extract, ops, telemetry};
+
+/// The prefixes `configure` puts behind `auth::middleware::require_auth`; the OpenAPI
+/// document's `security`, 401 and 403 entries are derived from this list (and a test calls
+/// every documented operation without credentials to keep it true).
+pub const GUARDED: &[Guard] = &[
+    Guard {
+        prefix: "/api/user",
+        access: Access::People {
+            role_restricted: false,
+        },
+    },
+    // The earlier service's login sits beside its guarded scope.
+    Guard {
+        prefix: "/api/user/login",
+        access: Access::Public,
+    },
+    Guard {
+        prefix: "/api/v1",
+        access: Access::People {
+            role_restricted: true,
+        },
+    },
+    Guard {
+        prefix: "/api/v1/auth",
+        access: Access::Public,
+    },
+    // Logout carries its own guard inside the public `/api/v1/auth` scope.
+    Guard {
+        prefix: "/api/v1/auth/logout",
+        access: Access::People {
+            role_restricted: false,
+        },
+    },
+    // Every role may upload; who may read or delete a file is decided per file.
+    Guard {
+        prefix: "/api/v1/files",
+        access: Access::PeopleAndBots,
+    },
+];
 
 /// Mounts every documented route.
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -98,7 +137,9 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         .openapi(ApiDoc::openapi())
         .configure(configure)
         .split_for_parts();
-    openapi::finish(doc)
+    let mut doc = openapi::finish(doc);
+    openapi::mark_guarded(&mut doc, GUARDED);
+    doc
 }
 
 /// The whole application for one worker.
@@ -119,8 +160,6 @@ pub fn app(
         .split_for_parts();
     let settings = &state.settings;
     app.app_data(extract::json_config(settings.max_json_bytes))
-        .app_data(extract::form_config(settings.max_json_bytes))
-        .app_data(extract::query_config())
         .app_data(extract::path_config())
         .app_data(web::PayloadConfig::new(settings.max_json_bytes))
         .app_data(state.authenticator.clone())

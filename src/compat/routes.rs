@@ -5,6 +5,7 @@ use validator::Validate;
 
 use crate::auth::Role;
 use crate::error::ApiResult;
+use crate::extract;
 use crate::identity::service::{self, ClientInfo, NewAccount};
 use crate::identity::validate;
 use crate::state::AppState;
@@ -12,8 +13,22 @@ use crate::state::AppState;
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct LegacyCredentials {
     #[validate(custom(function = "validate::username"))]
+    #[schema(
+        min_length = 3,
+        max_length = 32,
+        pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+    )]
     pub username: String,
+    /// 8 to 72 bytes (UTF-8).
     #[validate(custom(function = "validate::password"))]
+    #[schema(min_length = 8, max_length = 72)]
+    pub password: String,
+}
+
+/// The earlier service's login: `username` may also be an email.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct LegacyLogin {
+    pub username: String,
     pub password: String,
 }
 
@@ -24,7 +39,7 @@ pub struct LegacyMessage {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct LegacyLogin {
+pub struct LegacyLoginAnswer {
     #[schema(example = "Correct password")]
     pub message: &'static str,
     pub access_token: String,
@@ -34,19 +49,21 @@ pub struct LegacyLogin {
 
 /// Sign up with a username and password (earlier service); the account is a customer.
 #[utoipa::path(
+    operation_id = "legacy_register",
     tag = "compatibility",
     request_body = LegacyCredentials,
     responses(
         (status = 201, body = LegacyMessage),
         (status = 409, description = "Username taken"),
         (status = 422),
+        (status = 429, description = "Too many sign-ups from this address", headers(("Retry-After" = u64))),
     )
 )]
 #[post("/register")]
 pub async fn register(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Json<LegacyCredentials>,
+    body: extract::Json<LegacyCredentials>,
 ) -> ApiResult<HttpResponse> {
     let body = body.into_inner();
     body.validate()?;
@@ -71,25 +88,25 @@ pub async fn register(
 
 /// Log in with a username (or email) and password (earlier service).
 #[utoipa::path(
+    operation_id = "legacy_log_in",
     tag = "compatibility",
-    request_body = LegacyCredentials,
-    responses((status = 200, body = LegacyLogin), (status = 401), (status = 429))
+    request_body = LegacyLogin,
+    responses(
+        (status = 200, body = LegacyLoginAnswer),
+        (status = 401, description = "Wrong username or password"),
+        (status = 422),
+        (status = 429, description = "Too many failed logins", headers(("Retry-After" = u64))),
+    )
 )]
 #[post("/api/user/login")]
 pub async fn login(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Json<serde_json::Value>,
-) -> ApiResult<web::Json<LegacyLogin>> {
-    let field = |name: &str| {
-        body.get(name)
-            .and_then(|v| v.as_str())
-            .map(str::to_owned)
-            .ok_or_else(|| crate::error::ApiError::field(name, "is required"))
-    };
-    let (username, password) = (field("username")?, field("password")?);
+    body: extract::Json<LegacyLogin>,
+) -> ApiResult<web::Json<LegacyLoginAnswer>> {
+    let LegacyLogin { username, password } = body.into_inner();
     let tokens = service::login(&state, &username, password, &ClientInfo::of(&req)).await?;
-    Ok(web::Json(LegacyLogin {
+    Ok(web::Json(LegacyLoginAnswer {
         message: "Correct password",
         access_token: tokens.access_token,
         token_type: "bearer",
@@ -98,12 +115,12 @@ pub async fn login(
 
 /// Upload files (earlier service): parts named `files`, same rules as `POST /api/v1/files`.
 #[utoipa::path(
+    operation_id = "legacy_upload_files",
     tag = "compatibility",
-    security(("bearer" = []), ("password" = [])),
     request_body(content = crate::files::dto::UploadForm, content_type = "multipart/form-data"),
     responses(
         (status = 200, body = LegacyMessage),
-        (status = 401), (status = 413), (status = 415), (status = 422),
+        (status = 413), (status = 415), (status = 422),
     )
 )]
 #[post("/upload-files")]

@@ -27,12 +27,14 @@ pub struct HoldingOut {
     pub updated_at: NaiveDateTime,
 }
 
-#[derive(Debug, Default, Deserialize, IntoParams)]
+#[derive(Debug, Default, Deserialize, IntoParams, Validate)]
 #[into_params(parameter_in = Query)]
 pub struct HoldingQuery {
     /// Only expired holdings (`false`: only unexpired).
     pub expired: Option<bool>,
     /// Only holdings expiring within this many days (not yet expired).
+    #[validate(range(min = 0, max = 3650))]
+    #[param(minimum = 0, maximum = 3650)]
     pub expiring_within_days: Option<i32>,
     /// Only holdings that are low, expired or expiring.
     pub needs_replenishment: Option<bool>,
@@ -44,7 +46,9 @@ pub struct HoldingPatch {
     /// The quantity left after consuming: at most the current quantity (raising it is
     /// refused with 422; stock arrives through replenishment requests).
     #[validate(range(min = 0, max = 1_000_000_000))]
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub quantity: Option<i64>,
     #[validate(range(min = 0, max = 1_000_000_000))]
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub min_quantity: Option<i64>,
 }

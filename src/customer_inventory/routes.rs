@@ -4,22 +4,23 @@ use super::dto::{HoldingOut, HoldingPatch, HoldingQuery};
 use super::service;
 use crate::auth::{Action, Principal};
 use crate::error::ApiResult;
+use crate::extract;
 use crate::pagination::{Page, PageParams};
 use crate::state::AppState;
 
 /// The signed-in customer's holdings.
 #[utoipa::path(
+    operation_id = "list_my_holdings",
     tag = "customer-inventory",
-    security(("bearer" = []), ("password" = [])),
     params(HoldingQuery, PageParams),
-    responses((status = 200, body = Page<HoldingOut>), (status = 400), (status = 401), (status = 403))
+    responses((status = 200, body = Page<HoldingOut>), (status = 400))
 )]
 #[get("/me/inventory")]
 pub async fn my_inventory(
     state: web::Data<AppState>,
     principal: Principal,
-    query: web::Query<HoldingQuery>,
-    page: web::Query<PageParams>,
+    query: extract::Query<HoldingQuery>,
+    page: extract::Query<PageParams>,
 ) -> ApiResult<web::Json<Page<HoldingOut>>> {
     principal.require(Action::HoldInventory)?;
     service::list(
@@ -34,18 +35,18 @@ pub async fn my_inventory(
 
 /// Consume from a holding (lower `quantity`) or set its own reorder level.
 #[utoipa::path(
+    operation_id = "update_my_holding",
     tag = "customer-inventory",
-    security(("bearer" = []), ("password" = [])),
     params(("id" = i64, Path)),
     request_body = HoldingPatch,
-    responses((status = 200, body = HoldingOut), (status = 401), (status = 403), (status = 404), (status = 422))
+    responses((status = 200, body = HoldingOut), (status = 404), (status = 422))
 )]
 #[patch("/me/inventory/{id}")]
 pub async fn update_holding(
     state: web::Data<AppState>,
     principal: Principal,
     id: web::Path<i64>,
-    body: web::Json<HoldingPatch>,
+    body: extract::Json<HoldingPatch>,
 ) -> ApiResult<web::Json<HoldingOut>> {
     principal.require(Action::HoldInventory)?;
     service::update(
@@ -60,10 +61,10 @@ pub async fn update_holding(
 
 /// Remove a holding the customer no longer needs.
 #[utoipa::path(
+    operation_id = "delete_my_holding",
     tag = "customer-inventory",
-    security(("bearer" = []), ("password" = [])),
     params(("id" = i64, Path)),
-    responses((status = 204), (status = 401), (status = 403), (status = 404))
+    responses((status = 204), (status = 404))
 )]
 #[delete("/me/inventory/{id}")]
 pub async fn delete_holding(
@@ -78,18 +79,18 @@ pub async fn delete_holding(
 
 /// A customer's holdings, for staff.
 #[utoipa::path(
+    operation_id = "list_customer_holdings",
     tag = "customer-inventory",
-    security(("bearer" = []), ("password" = [])),
     params(("id" = i64, Path), HoldingQuery, PageParams),
-    responses((status = 200, body = Page<HoldingOut>), (status = 401), (status = 403), (status = 404))
+    responses((status = 200, body = Page<HoldingOut>), (status = 404))
 )]
 #[get("/customers/{id}/inventory")]
 pub async fn customer_inventory(
     state: web::Data<AppState>,
     principal: Principal,
     id: web::Path<i64>,
-    query: web::Query<HoldingQuery>,
-    page: web::Query<PageParams>,
+    query: extract::Query<HoldingQuery>,
+    page: extract::Query<PageParams>,
 ) -> ApiResult<web::Json<Page<HoldingOut>>> {
     principal.require(Action::ViewCustomers)?;
     service::list_for_staff(

@@ -2,22 +2,22 @@ use actix_multipart::Multipart;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
 
-use super::dto::{FileOut, ThumbnailQuery, UploadForm};
+use super::dto::{FileBytes, FileOut, ThumbnailQuery, UploadForm};
 use super::repo::FileRow;
 use super::service;
 use crate::auth::{Action, Principal};
 use crate::error::ApiResult;
+use crate::extract;
 use crate::state::AppState;
 
 /// Upload one or more files (parts named `files`). JPEG, PNG, WebP and PDF, typed from their
 /// bytes; images must decode within the pixel limit. All parts are stored, or none.
 #[utoipa::path(
+    operation_id = "upload_files",
     tag = "files",
-    security(("bearer" = []), ("password" = []), ("bot" = [])),
     request_body(content = UploadForm, content_type = "multipart/form-data"),
     responses(
         (status = 201, body = Vec<FileOut>),
-        (status = 401),
         (status = 413, description = "A file over the size limit, or more than 10 files"),
         (status = 415, description = "Not JPEG, PNG, WebP or PDF"),
         (status = 422, description = "An image that does not decode or has too many pixels"),
@@ -111,14 +111,18 @@ fn not_modified_response(etag: &str) -> HttpResponse {
 /// The file's bytes, for whoever may see it (its uploader, staff, and everyone signed in for
 /// item photos and avatars); `If-None-Match` answers 304.
 #[utoipa::path(
+    operation_id = "download_file",
     tag = "files",
-    security(("bearer" = []), ("password" = []), ("bot" = [])),
     params(("id" = i64, Path)),
     responses(
-        (status = 200, description = "The bytes, with Content-Type, ETag and Cache-Control",
-         content_type = "application/octet-stream"),
+        (status = 200, description = "The bytes, with Content-Type (decided from the bytes at upload), ETag and Cache-Control",
+         content(
+            (FileBytes = "image/jpeg"),
+            (FileBytes = "image/png"),
+            (FileBytes = "image/webp"),
+            (FileBytes = "application/pdf"),
+         )),
         (status = 304, description = "Not modified"),
-        (status = 401),
         (status = 404),
     )
 )]
@@ -141,14 +145,13 @@ pub async fn download(
 
 /// A JPEG thumbnail of an image, at most `size` pixels on its longest side.
 #[utoipa::path(
+    operation_id = "get_file_thumbnail",
     tag = "files",
-    security(("bearer" = []), ("password" = []), ("bot" = [])),
     params(("id" = i64, Path), ThumbnailQuery),
     responses(
         (status = 200, description = "JPEG", content_type = "image/jpeg"),
         (status = 304, description = "Not modified"),
         (status = 400, description = "size out of range"),
-        (status = 401),
         (status = 404),
         (status = 415, description = "The file is not an image"),
     )
@@ -159,7 +162,7 @@ pub async fn thumbnail(
     principal: Principal,
     req: HttpRequest,
     id: web::Path<i64>,
-    query: web::Query<ThumbnailQuery>,
+    query: extract::Query<ThumbnailQuery>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let size = query.size.unwrap_or(service::THUMBNAIL_DEFAULT);
@@ -175,9 +178,12 @@ pub async fn thumbnail(
 /// Delete a file (its uploader or the owner).
 #[utoipa::path(
     tag = "files",
-    security(("bearer" = []), ("password" = []), ("bot" = [])),
     params(("id" = i64, Path)),
-    responses((status = 204), (status = 401), (status = 403), (status = 404))
+    responses(
+        (status = 204),
+        (status = 403, description = "Only its uploader or the owner may delete it"),
+        (status = 404),
+    )
 )]
 #[delete("/files/{id}")]
 pub async fn delete_file(

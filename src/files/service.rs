@@ -86,7 +86,8 @@ pub async fn require_visible_image(
         })
         .await?;
     match found {
-        None => Err(ApiError::field(field, "no such file")),
+        // Like any other id that names nothing the caller may see: 404.
+        None => Err(ApiError::not_found(format!("file {file_id} ({field})"))),
         Some(f) if !f.content_type.starts_with("image/") => {
             Err(ApiError::field(field, "must be an image"))
         }

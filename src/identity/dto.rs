@@ -44,18 +44,33 @@ impl From<UserRow> for UserOut {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct RegisterRequest {
     #[validate(custom(function = "validate::username"))]
-    #[schema(example = "alice")]
+    #[schema(
+        example = "alice",
+        min_length = 3,
+        max_length = 32,
+        pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+    )]
     pub username: String,
     #[validate(email, length(max = 254))]
-    #[schema(example = "alice@example.com")]
+    #[schema(example = "alice@example.com", format = Email, max_length = 254)]
     pub email: String,
+    /// 8 to 72 bytes (UTF-8): bcrypt ignores anything past the 72nd byte.
     #[validate(custom(function = "validate::password"))]
-    #[schema(example = "correct horse battery")]
+    #[schema(example = "correct horse battery", min_length = 8, max_length = 72)]
     pub password: String,
     #[validate(length(min = 1, max = 100), custom(function = "validate::plain_text"))]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub name: Option<String>,
     #[validate(custom(function = "validate::phone"))]
-    #[schema(example = "+15551234567")]
+    #[schema(
+        example = "+15551234567",
+        max_length = 32,
+        pattern = r"^[+]?[ ().-]*(?:[0-9][ ().-]*){7,15}$"
+    )]
     pub phone: Option<String>,
 }
 
@@ -97,15 +112,15 @@ pub struct RefreshRequest {
 pub struct ProfilePatch {
     #[serde(default, deserialize_with = "double_option")]
     #[validate(length(min = 1, max = 100), custom(function = "validate::plain_text"))]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 100, pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$")]
     pub name: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
     #[validate(custom(function = "validate::phone"))]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, example = "+15551234567", max_length = 32, pattern = r"^[+]?[ ().-]*(?:[0-9][ ().-]*){7,15}$")]
     pub phone: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
     #[validate(length(max = 2000), custom(function = "validate::plain_text"))]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 2000, pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$")]
     pub bio: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<i64>)]
@@ -115,6 +130,8 @@ pub struct ProfilePatch {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct PasswordChange {
     pub current_password: String,
+    /// 8 to 72 bytes (UTF-8).
     #[validate(custom(function = "validate::password"))]
+    #[schema(min_length = 8, max_length = 72)]
     pub new_password: String,
 }

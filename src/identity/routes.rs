@@ -10,6 +10,7 @@ use super::dto::{
 use super::service::{self, ClientInfo};
 use crate::auth::{Action, Principal};
 use crate::error::{ApiError, ApiResult};
+use crate::extract;
 use crate::state::AppState;
 
 /// The caller's address and user agent.
@@ -19,6 +20,7 @@ pub fn client_info(req: &HttpRequest) -> ClientInfo {
 
 /// Sign up as a customer.
 #[utoipa::path(
+    operation_id = "register_customer",
     tag = "identity",
     request_body = RegisterRequest,
     responses(
@@ -32,7 +34,7 @@ pub fn client_info(req: &HttpRequest) -> ClientInfo {
 pub async fn register(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Json<RegisterRequest>,
+    body: extract::Json<RegisterRequest>,
 ) -> ApiResult<HttpResponse> {
     let user = service::register(&state, body.into_inner(), &client_info(&req)).await?;
     Ok(HttpResponse::Created()
@@ -42,19 +44,12 @@ pub async fn register(
 
 /// Parses a login as JSON `{login,password}` or as an OAuth2 password form.
 fn parse_login(req: &HttpRequest, body: &[u8]) -> ApiResult<(String, String)> {
-    let content_type = crate::extract::content_type(req);
+    let content_type = extract::content_type(req);
     if content_type.starts_with("application/json") {
-        let creds: LoginRequest = serde_json::from_slice(body).map_err(|e| {
-            if e.is_data() {
-                ApiError::field("login", format!("{e}"))
-            } else {
-                ApiError::BadRequest(format!("the body is not valid JSON: {e}"))
-            }
-        })?;
+        let creds: LoginRequest = extract::parse_json(body)?;
         Ok((creds.login, creds.password))
     } else if content_type.starts_with("application/x-www-form-urlencoded") {
-        let form: LoginForm = serde_urlencoded::from_bytes(body)
-            .map_err(|e| ApiError::field("username", e.to_string()))?;
+        let form: LoginForm = extract::parse_form(body)?;
         if form.grant_type.as_deref().is_some_and(|g| g != "password") {
             return Err(ApiError::field("grant_type", "must be \"password\""));
         }
@@ -68,6 +63,7 @@ fn parse_login(req: &HttpRequest, body: &[u8]) -> ApiResult<(String, String)> {
 
 /// Log in with a username or email, as JSON or as an OAuth2 password form.
 #[utoipa::path(
+    operation_id = "log_in",
     tag = "identity",
     request_body(content(
         (LoginRequest = "application/json"),
@@ -93,6 +89,7 @@ pub async fn login(
 
 /// Trade a refresh token for a new pair; the old one is spent.
 #[utoipa::path(
+    operation_id = "refresh_tokens",
     tag = "identity",
     request_body = RefreshRequest,
     responses(
@@ -103,7 +100,7 @@ pub async fn login(
 #[post("/refresh")]
 pub async fn refresh(
     state: web::Data<AppState>,
-    body: web::Json<RefreshRequest>,
+    body: extract::Json<RefreshRequest>,
 ) -> ApiResult<web::Json<TokenResponse>> {
     service::refresh(&state, &body.refresh_token)
         .await
@@ -112,9 +109,9 @@ pub async fn refresh(
 
 /// End this session: its access and refresh tokens stop working at once.
 #[utoipa::path(
+    operation_id = "log_out",
     tag = "identity",
-    security(("bearer" = []), ("password" = [])),
-    responses((status = 204), (status = 401))
+    responses((status = 204))
 )]
 #[post("/logout", wrap = "from_fn(crate::auth::middleware::require_auth)")]
 pub async fn logout(state: web::Data<AppState>, principal: Principal) -> ApiResult<HttpResponse> {
@@ -124,9 +121,9 @@ pub async fn logout(state: web::Data<AppState>, principal: Principal) -> ApiResu
 
 /// The signed-in person, with profile.
 #[utoipa::path(
+    operation_id = "get_me",
     tag = "identity",
-    security(("bearer" = []), ("password" = [])),
-    responses((status = 200, body = UserOut), (status = 401), (status = 403))
+    responses((status = 200, body = UserOut))
 )]
 #[get("/me")]
 pub async fn me(state: web::Data<AppState>, principal: Principal) -> ApiResult<web::Json<UserOut>> {
@@ -138,16 +135,20 @@ pub async fn me(state: web::Data<AppState>, principal: Principal) -> ApiResult<w
 
 /// Change the own profile: `name`, `phone`, `bio`, `avatar_file_id` (`null` clears).
 #[utoipa::path(
+    operation_id = "update_me",
     tag = "identity",
-    security(("bearer" = []), ("password" = [])),
     request_body = ProfilePatch,
-    responses((status = 200, body = UserOut), (status = 401), (status = 422))
+    responses(
+        (status = 200, body = UserOut),
+        (status = 404, description = "No visible file with `avatar_file_id`"),
+        (status = 422),
+    )
 )]
 #[patch("/me")]
 pub async fn update_me(
     state: web::Data<AppState>,
     principal: Principal,
-    body: web::Json<ProfilePatch>,
+    body: extract::Json<ProfilePatch>,
 ) -> ApiResult<web::Json<UserOut>> {
     principal.require(Action::UsePersonalApi)?;
     service::update_profile(&state, &principal, body.into_inner())
@@ -157,12 +158,11 @@ pub async fn update_me(
 
 /// Change the password; every other session of the account ends.
 #[utoipa::path(
+    operation_id = "change_my_password",
     tag = "identity",
-    security(("bearer" = []), ("password" = [])),
     request_body = PasswordChange,
     responses(
         (status = 204),
-        (status = 401),
         (status = 403, description = "The current password is wrong"),
         (status = 422),
     )
@@ -171,7 +171,7 @@ pub async fn update_me(
 pub async fn change_password(
     state: web::Data<AppState>,
     principal: Principal,
-    body: web::Json<PasswordChange>,
+    body: extract::Json<PasswordChange>,
 ) -> ApiResult<HttpResponse> {
     principal.require(Action::UsePersonalApi)?;
     let body = body.into_inner();

@@ -48,7 +48,7 @@ pub fn valid_barcode(value: &str) -> Result<(), ValidationError> {
 
 /// 1–64 characters without control characters or surrounding spaces.
 pub fn valid_sku(value: &str) -> Result<(), ValidationError> {
-    if value.is_empty() || value.len() > 64 || value.trim() != value {
+    if value.is_empty() || value.chars().count() > 64 || value.trim() != value {
         return Err(invalid(
             "must be 1 to 64 characters without surrounding spaces",
         ));
@@ -59,40 +59,76 @@ pub fn valid_sku(value: &str) -> Result<(), ValidationError> {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct NewItem {
     #[validate(length(min = 1, max = 200), custom(function = "plain_text"))]
-    #[schema(example = "Whole milk")]
+    #[schema(
+        example = "Whole milk",
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub name: String,
     pub kind: ItemKind,
     #[validate(length(max = 50), custom(function = "plain_text"))]
-    #[schema(example = "1")]
+    #[schema(
+        example = "1",
+        max_length = 50,
+        pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub size: Option<String>,
     #[validate(length(max = 30), custom(function = "plain_text"))]
-    #[schema(example = "l")]
+    #[schema(
+        example = "l",
+        max_length = 30,
+        pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub unit: Option<String>,
     #[validate(custom(function = "valid_sku"))]
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\s\u0000-\u0008\u000B-\u001F\u007F-\u009F](?:[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u0008\u000B-\u001F\u007F-\u009F])?$"
+    )]
     pub sku: Option<String>,
     #[validate(custom(function = "valid_barcode"))]
-    #[schema(example = "4006381333931")]
+    #[schema(
+        example = "4006381333931",
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[!-~]{1,64}$"
+    )]
     pub barcode: Option<String>,
     #[validate(length(max = 2000), custom(function = "plain_text"))]
+    #[schema(
+        max_length = 2000,
+        pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub description: Option<String>,
     /// Reorder level: at or below this much available stock the item is "low".
     #[serde(default)]
     #[validate(range(min = 0, max = 1_000_000_000))]
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub min_quantity: i64,
     /// Order-up-to level; replenishment suggests reaching it (default 2 × min_quantity).
     #[validate(range(min = 0, max = 1_000_000_000))]
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub target_quantity: Option<i64>,
     /// This item's "expiring soon" window in days (else the store-wide setting).
     #[validate(range(min = 0, max = 3650))]
+    #[schema(minimum = 0, maximum = 3650)]
     pub expiry_warning_days: Option<i32>,
     pub photo_file_id: Option<i64>,
     /// Creates the first batch.
     #[validate(range(min = 0, max = 1_000_000_000))]
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub quantity: Option<i64>,
     /// Expiry of the first batch (required for perishable items with a quantity).
     #[schema(value_type = Option<String>, format = Date, example = "2026-12-31")]
     pub expiry_date: Option<NaiveDate>,
     #[validate(length(min = 1, max = 64), custom(function = "plain_text"))]
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub lot_code: Option<String>,
 }
 
@@ -100,37 +136,43 @@ pub struct NewItem {
 #[derive(Debug, Default, Deserialize, Validate, ToSchema)]
 pub struct ItemPatch {
     #[validate(length(min = 1, max = 200), custom(function = "plain_text"))]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub name: Option<String>,
     pub kind: Option<ItemKind>,
     #[serde(default, deserialize_with = "double_option")]
     #[validate(length(max = 50), custom(function = "plain_text"))]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 50, pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$")]
     pub size: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
     #[validate(length(max = 30), custom(function = "plain_text"))]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 30, pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$")]
     pub unit: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
     #[validate(custom(function = "valid_sku"))]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 64, pattern = r"^[^\s\u0000-\u0008\u000B-\u001F\u007F-\u009F](?:[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u0008\u000B-\u001F\u007F-\u009F])?$")]
     pub sku: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
     #[validate(custom(function = "valid_barcode"))]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 64, pattern = r"^[!-~]{1,64}$")]
     pub barcode: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
     #[validate(length(max = 2000), custom(function = "plain_text"))]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 2000, pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$")]
     pub description: Option<Option<String>>,
     #[validate(range(min = 0, max = 1_000_000_000))]
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub min_quantity: Option<i64>,
     #[serde(default, deserialize_with = "double_option")]
     #[validate(range(min = 0, max = 1_000_000_000))]
-    #[schema(value_type = Option<i64>)]
+    #[schema(value_type = Option<i64>, minimum = 0, maximum = 1_000_000_000)]
     pub target_quantity: Option<Option<i64>>,
     #[serde(default, deserialize_with = "double_option")]
     #[validate(range(min = 0, max = 3650))]
-    #[schema(value_type = Option<i32>)]
+    #[schema(value_type = Option<i32>, minimum = 0, maximum = 3650)]
     pub expiry_warning_days: Option<Option<i32>>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<i64>)]
@@ -140,11 +182,17 @@ pub struct ItemPatch {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct NewBatch {
     #[validate(range(min = 1, max = 1_000_000_000))]
+    #[schema(minimum = 1, maximum = 1_000_000_000)]
     pub quantity: i64,
     /// May be in the past (stock that already expired).
     #[schema(value_type = Option<String>, format = Date, example = "2026-12-31")]
     pub expiry_date: Option<NaiveDate>,
     #[validate(length(min = 1, max = 64), custom(function = "plain_text"))]
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub lot_code: Option<String>,
 }
 
@@ -175,10 +223,15 @@ pub struct Adjustment {
     /// Units to add (positive) or remove (negative); removals take the earliest-expiring
     /// batch first unless `batch_id` names one.
     #[validate(range(min = -1_000_000_000, max = 1_000_000_000))]
+    #[schema(minimum = -1_000_000_000, maximum = 1_000_000_000)]
     pub delta: i64,
     pub reason: AdjustReason,
     pub batch_id: Option<i64>,
     #[validate(length(max = 500), custom(function = "plain_text"))]
+    #[schema(
+        max_length = 500,
+        pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub note: Option<String>,
 }
 
@@ -236,8 +289,10 @@ pub struct ItemOut {
     pub batches: Option<Vec<BatchOut>>,
 }
 
-/// An item as customers see it: what is in stock and not expired.
+/// An item as customers see it: what is in stock and not expired. Closed to other
+/// properties in the document, so a staff answer (`ItemOut`) never also matches it.
 #[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CustomerItemOut {
     pub id: i64,
     pub name: String,
@@ -296,7 +351,7 @@ pub struct AdjustmentOut {
     pub movements: Vec<MovementOut>,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, ToSchema)]
 pub enum ItemSort {
     #[serde(rename = "name")]
     Name,
@@ -325,22 +380,28 @@ impl ItemSort {
     }
 }
 
-#[derive(Debug, Default, Deserialize, IntoParams)]
+#[derive(Debug, Default, Deserialize, IntoParams, Validate)]
 #[into_params(parameter_in = Query)]
 pub struct ItemQuery {
     /// Case-insensitive search in name, sku, barcode and description.
+    #[validate(length(max = 200))]
+    #[param(max_length = 200)]
     pub q: Option<String>,
-    #[param(value_type = Option<String>)]
+    #[param(inline)]
     pub kind: Option<ItemKind>,
     /// Only items holding expired stock (`false`: only items without).
     pub expired: Option<bool>,
     /// Only items with stock expiring within this many days (today included).
+    #[validate(range(min = 0, max = 3650))]
+    #[param(minimum = 0, maximum = 3650)]
     pub expiring_within_days: Option<i32>,
     /// Only items whose available stock is at or below `min_quantity`.
     pub low_stock: Option<bool>,
     /// Exact barcode.
+    #[validate(length(max = 64))]
+    #[param(max_length = 64)]
     pub barcode: Option<String>,
     /// `name` (default), `quantity`, `expiry_date`, `created_at`; `-` for descending.
-    #[param(value_type = Option<String>)]
+    #[param(inline)]
     pub sort: Option<ItemSort>,
 }

@@ -8,6 +8,7 @@ use super::dto::{
 use super::service;
 use crate::auth::{Action, Principal};
 use crate::error::ApiResult;
+use crate::extract;
 use crate::pagination::{Page, PageParams};
 use crate::state::AppState;
 
@@ -25,16 +26,15 @@ fn item_response(status: actix_web::http::StatusCode, item: &ItemOut) -> HttpRes
 /// and not expired, without staff-only fields.
 #[utoipa::path(
     tag = "inventory",
-    security(("bearer" = []), ("password" = [])),
     params(ItemQuery, PageParams),
-    responses((status = 200, body = Page<ItemView>), (status = 400), (status = 401), (status = 403))
+    responses((status = 200, body = Page<ItemView>), (status = 400))
 )]
 #[get("/items")]
 pub async fn list_items(
     state: web::Data<AppState>,
     principal: Principal,
-    query: web::Query<ItemQuery>,
-    page: web::Query<PageParams>,
+    query: extract::Query<ItemQuery>,
+    page: extract::Query<PageParams>,
 ) -> ApiResult<web::Json<Page<ItemView>>> {
     principal.require(Action::BrowseItems)?;
     service::list(&state, &principal, query.into_inner(), page.into_inner())
@@ -45,11 +45,10 @@ pub async fn list_items(
 /// Create an item; `quantity` creates its first batch (perishable items need `expiry_date`).
 #[utoipa::path(
     tag = "inventory",
-    security(("bearer" = []), ("password" = [])),
     request_body = NewItem,
     responses(
         (status = 201, body = ItemOut, headers(("ETag" = String))),
-        (status = 401), (status = 403),
+        (status = 404, description = "No visible file with `photo_file_id`"),
         (status = 409, description = "sku or barcode already used"),
         (status = 422),
     )
@@ -58,7 +57,7 @@ pub async fn list_items(
 pub async fn create_item(
     state: web::Data<AppState>,
     principal: Principal,
-    body: web::Json<NewItem>,
+    body: extract::Json<NewItem>,
 ) -> ApiResult<HttpResponse> {
     principal.require(Action::ManageStock)?;
     let item = service::create(&state, &principal, body.into_inner()).await?;
@@ -71,16 +70,16 @@ pub async fn create_item(
 
 /// Batches holding expired stock: item, name, expiry date, quantity.
 #[utoipa::path(
+    operation_id = "list_expired_batches",
     tag = "inventory",
-    security(("bearer" = []), ("password" = [])),
     params(PageParams),
-    responses((status = 200, body = Page<ExpiredBatchOut>), (status = 401), (status = 403))
+    responses((status = 200, body = Page<ExpiredBatchOut>))
 )]
 #[get("/items/expired")]
 pub async fn expired_items(
     state: web::Data<AppState>,
     principal: Principal,
-    page: web::Query<PageParams>,
+    page: extract::Query<PageParams>,
 ) -> ApiResult<web::Json<Page<ExpiredBatchOut>>> {
     principal.require(Action::ManageStock)?;
     service::expired(&state, page.into_inner())
@@ -91,11 +90,10 @@ pub async fn expired_items(
 /// Every item with its stock as CSV: one row per batch (an item without stock has one
 /// row with an empty quantity). Import takes the same columns.
 #[utoipa::path(
+    operation_id = "export_items_csv",
     tag = "inventory",
-    security(("bearer" = []), ("password" = [])),
     responses(
-        (status = 200, description = "CSV", content_type = "text/csv"),
-        (status = 401), (status = 403)
+        (status = 200, description = "CSV", content_type = "text/csv")
     )
 )]
 #[get("/items/export.csv")]
@@ -116,12 +114,12 @@ pub async fn export_items(
 /// Create or update items by `sku` from CSV (the export's columns), at most 5,000 rows a file.
 /// All rows or none: a bad file answers 422 with `errors` keyed `line N` (the header is line 1).
 #[utoipa::path(
+    operation_id = "import_items_csv",
     tag = "inventory",
-    security(("bearer" = []), ("password" = [])),
     request_body(content = String, content_type = "text/csv"),
     responses(
         (status = 200, body = super::csv::ImportSummary),
-        (status = 401), (status = 403), (status = 413), (status = 415),
+        (status = 413), (status = 415),
         (status = 422, description = "Failing rows, keyed `line N`"),
     )
 )]
@@ -143,11 +141,10 @@ pub async fn import_items(
 /// One item; staff also get its batches. The `ETag` is what `PATCH` takes in `If-Match`.
 #[utoipa::path(
     tag = "inventory",
-    security(("bearer" = []), ("password" = [])),
     params(("id" = i64, Path)),
     responses(
         (status = 200, body = ItemView, headers(("ETag" = String))),
-        (status = 401), (status = 403), (status = 404)
+        (status = 404)
     )
 )]
 #[get("/items/{id}")]
@@ -168,12 +165,11 @@ pub async fn get_item(
 /// Change an item's fields. Send `If-Match` with the `ETag` you read: a stale one is 412.
 #[utoipa::path(
     tag = "inventory",
-    security(("bearer" = []), ("password" = [])),
     params(("id" = i64, Path), ("If-Match" = Option<String>, Header, description = "ETag from GET")),
     request_body = ItemPatch,
     responses(
         (status = 200, body = ItemOut, headers(("ETag" = String))),
-        (status = 401), (status = 403), (status = 404), (status = 409),
+        (status = 404), (status = 409),
         (status = 412, description = "The item changed since it was read"),
         (status = 422),
     )
@@ -184,7 +180,7 @@ pub async fn update_item(
     principal: Principal,
     id: web::Path<i64>,
     req: HttpRequest,
-    body: web::Json<ItemPatch>,
+    body: extract::Json<ItemPatch>,
 ) -> ApiResult<HttpResponse> {
     principal.require(Action::ManageStock)?;
     let if_match = service::parse_if_match(
@@ -206,9 +202,8 @@ pub async fn update_item(
 /// Delete an item with its batches and ledger.
 #[utoipa::path(
     tag = "inventory",
-    security(("bearer" = []), ("password" = [])),
     params(("id" = i64, Path)),
-    responses((status = 204), (status = 401), (status = 403), (status = 404))
+    responses((status = 204), (status = 404))
 )]
 #[delete("/items/{id}")]
 pub async fn delete_item(
@@ -223,18 +218,18 @@ pub async fn delete_item(
 
 /// Restock: a new batch with its own quantity and expiry date (which may be past).
 #[utoipa::path(
+    operation_id = "add_item_batch",
     tag = "inventory",
-    security(("bearer" = []), ("password" = [])),
     params(("id" = i64, Path)),
     request_body = NewBatch,
-    responses((status = 201, body = BatchOut), (status = 401), (status = 403), (status = 404), (status = 422))
+    responses((status = 201, body = BatchOut), (status = 404), (status = 422))
 )]
 #[post("/items/{id}/batches")]
 pub async fn add_batch(
     state: web::Data<AppState>,
     principal: Principal,
     id: web::Path<i64>,
-    body: web::Json<NewBatch>,
+    body: extract::Json<NewBatch>,
 ) -> ApiResult<HttpResponse> {
     principal.require(Action::ManageStock)?;
     let batch = service::add_batch(&state, &principal, id.into_inner(), body.into_inner()).await?;
@@ -244,13 +239,13 @@ pub async fn add_batch(
 /// Add or remove stock. Removals take the earliest-expiring batch first, spanning batches;
 /// one that would make stock negative is refused with 409 and changes nothing.
 #[utoipa::path(
+    operation_id = "adjust_item_stock",
     tag = "inventory",
-    security(("bearer" = []), ("password" = [])),
     params(("id" = i64, Path)),
     request_body = Adjustment,
     responses(
         (status = 201, body = AdjustmentOut),
-        (status = 401), (status = 403), (status = 404),
+        (status = 404),
         (status = 409, description = "Not enough stock"),
         (status = 422),
     )
@@ -260,7 +255,7 @@ pub async fn adjust_item(
     state: web::Data<AppState>,
     principal: Principal,
     id: web::Path<i64>,
-    body: web::Json<Adjustment>,
+    body: extract::Json<Adjustment>,
 ) -> ApiResult<HttpResponse> {
     principal.require(Action::ManageStock)?;
     let out = service::adjust(&state, &principal, id.into_inner(), body.into_inner()).await?;
@@ -269,17 +264,17 @@ pub async fn adjust_item(
 
 /// The stock ledger of an item, newest first.
 #[utoipa::path(
+    operation_id = "list_item_movements",
     tag = "inventory",
-    security(("bearer" = []), ("password" = [])),
     params(("id" = i64, Path), PageParams),
-    responses((status = 200, body = Page<MovementOut>), (status = 401), (status = 403), (status = 404))
+    responses((status = 200, body = Page<MovementOut>), (status = 404))
 )]
 #[get("/items/{id}/movements")]
 pub async fn item_movements(
     state: web::Data<AppState>,
     principal: Principal,
     id: web::Path<i64>,
-    page: web::Query<PageParams>,
+    page: extract::Query<PageParams>,
 ) -> ApiResult<web::Json<Page<MovementOut>>> {
     principal.require(Action::ManageStock)?;
     service::movements(&state, id.into_inner(), page.into_inner())

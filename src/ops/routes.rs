@@ -14,7 +14,7 @@ pub struct Status {
 }
 
 /// Liveness: the process is up and serving.
-#[utoipa::path(tag = "operations", responses((status = 200, body = Status)))]
+#[utoipa::path(operation_id = "check_health", tag = "operations", responses((status = 200, body = Status)))]
 #[get("/healthz")]
 pub async fn healthz() -> web::Json<Status> {
     web::Json(Status { status: "ok" })
@@ -22,6 +22,7 @@ pub async fn healthz() -> web::Json<Status> {
 
 /// Readiness: the database answers and every migration is applied.
 #[utoipa::path(
+    operation_id = "check_readiness",
     tag = "operations",
     responses(
         (status = 200, body = Status),
@@ -46,6 +47,7 @@ pub async fn readyz(state: web::Data<AppState>) -> ApiResult<web::Json<Status>> 
 /// Prometheus metrics in the text exposition format. With `STOCKROOM_METRICS_BIND` set they
 /// are served only on that address.
 #[utoipa::path(
+    operation_id = "get_metrics",
     tag = "operations",
     responses(
         (status = 200, description = "Prometheus text format", content_type = "text/plain"),
@@ -67,6 +69,7 @@ pub async fn metrics(state: web::Data<AppState>, req: HttpRequest) -> ApiResult<
 
 /// This OpenAPI 3.1 document.
 #[utoipa::path(
+    operation_id = "get_openapi_document",
     tag = "operations",
     responses((status = 200, description = "The OpenAPI document", content_type = "application/json"))
 )]

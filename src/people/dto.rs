@@ -1,5 +1,6 @@
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
+use validator::Validate;
 
 use crate::auth::Role;
 use crate::identity::dto::UserOut;
@@ -16,26 +17,48 @@ pub enum CustomerSort {
     CreatedAtDesc,
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
+#[derive(Debug, Deserialize, IntoParams, Validate)]
 #[into_params(parameter_in = Query)]
 pub struct CustomerQuery {
     /// Case-insensitive search in username, email and name.
+    #[validate(length(max = 200))]
+    #[param(max_length = 200)]
     pub q: Option<String>,
     /// `username`, `-username`, `created_at` (default) or `-created_at`.
-    #[param(value_type = Option<String>)]
+    #[param(inline)]
     pub sort: Option<CustomerSort>,
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
+#[derive(Debug, Deserialize, IntoParams, Validate)]
 #[into_params(parameter_in = Query)]
 pub struct UserQuery {
     /// Only accounts with this role.
+    #[param(inline)]
     pub role: Option<Role>,
+}
+
+/// The roles an owner can give a person; bots are made through `/bots`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AssignableRole {
+    Owner,
+    Worker,
+    Customer,
+}
+
+impl From<AssignableRole> for Role {
+    fn from(role: AssignableRole) -> Self {
+        match role {
+            AssignableRole::Owner => Role::Owner,
+            AssignableRole::Worker => Role::Worker,
+            AssignableRole::Customer => Role::Customer,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RoleChange {
-    pub role: Role,
+    pub role: AssignableRole,
 }
 
 /// A customer with what staff need at a glance.

@@ -4,6 +4,7 @@ use super::dto::{CustomerDetail, CustomerQuery, RoleChange, UserQuery};
 use super::service;
 use crate::auth::{Action, Principal};
 use crate::error::ApiResult;
+use crate::extract;
 use crate::identity::dto::UserOut;
 use crate::pagination::{Page, PageParams};
 use crate::state::AppState;
@@ -11,16 +12,15 @@ use crate::state::AppState;
 /// Customers, searchable and sortable.
 #[utoipa::path(
     tag = "people",
-    security(("bearer" = []), ("password" = [])),
     params(CustomerQuery, PageParams),
-    responses((status = 200, body = Page<UserOut>), (status = 400), (status = 401), (status = 403))
+    responses((status = 200, body = Page<UserOut>), (status = 400))
 )]
 #[get("/customers")]
 pub async fn list_customers(
     state: web::Data<AppState>,
     principal: Principal,
-    query: web::Query<CustomerQuery>,
-    page: web::Query<PageParams>,
+    query: extract::Query<CustomerQuery>,
+    page: extract::Query<PageParams>,
 ) -> ApiResult<web::Json<Page<UserOut>>> {
     principal.require(Action::ViewCustomers)?;
     service::list_customers(&state, query.into_inner(), page.into_inner())
@@ -31,9 +31,8 @@ pub async fn list_customers(
 /// One customer, with an inventory summary and open requests.
 #[utoipa::path(
     tag = "people",
-    security(("bearer" = []), ("password" = [])),
     params(("id" = i64, Path)),
-    responses((status = 200, body = CustomerDetail), (status = 401), (status = 403), (status = 404))
+    responses((status = 200, body = CustomerDetail), (status = 404))
 )]
 #[get("/customers/{id}")]
 pub async fn get_customer(
@@ -51,9 +50,8 @@ pub async fn get_customer(
 /// stay with the author shown as deleted.
 #[utoipa::path(
     tag = "people",
-    security(("bearer" = []), ("password" = [])),
     params(("id" = i64, Path)),
-    responses((status = 204), (status = 401), (status = 403), (status = 404))
+    responses((status = 204), (status = 404))
 )]
 #[delete("/customers/{id}")]
 pub async fn delete_customer(
@@ -69,16 +67,15 @@ pub async fn delete_customer(
 /// Every account, optionally of one role.
 #[utoipa::path(
     tag = "people",
-    security(("bearer" = []), ("password" = [])),
     params(UserQuery, PageParams),
-    responses((status = 200, body = Page<UserOut>), (status = 401), (status = 403))
+    responses((status = 200, body = Page<UserOut>))
 )]
 #[get("/users")]
 pub async fn list_users(
     state: web::Data<AppState>,
     principal: Principal,
-    query: web::Query<UserQuery>,
-    page: web::Query<PageParams>,
+    query: extract::Query<UserQuery>,
+    page: extract::Query<PageParams>,
 ) -> ApiResult<web::Json<Page<UserOut>>> {
     principal.require(Action::ManageRoles)?;
     service::list_users(&state, query.role, page.into_inner())
@@ -88,14 +85,12 @@ pub async fn list_users(
 
 /// Promote or demote an account; the last owner cannot be demoted.
 #[utoipa::path(
+    operation_id = "set_user_role",
     tag = "people",
-    security(("bearer" = []), ("password" = [])),
     params(("id" = i64, Path)),
     request_body = RoleChange,
     responses(
         (status = 200, body = UserOut),
-        (status = 401),
-        (status = 403),
         (status = 404),
         (status = 409, description = "That would leave no owner"),
     )
@@ -105,10 +100,10 @@ pub async fn set_role(
     state: web::Data<AppState>,
     principal: Principal,
     id: web::Path<i64>,
-    body: web::Json<RoleChange>,
+    body: extract::Json<RoleChange>,
 ) -> ApiResult<web::Json<UserOut>> {
     principal.require(Action::ManageRoles)?;
-    service::set_role(&state, &principal, id.into_inner(), body.role)
+    service::set_role(&state, &principal, id.into_inner(), body.role.into())
         .await
         .map(web::Json)
 }

@@ -76,14 +76,23 @@ impl RequestStatus {
 pub struct NewRequest {
     pub item_id: i64,
     #[validate(range(min = 1, max = 1_000_000))]
+    #[schema(minimum = 1, maximum = 1_000_000)]
     pub quantity: i64,
     #[validate(length(max = 500), custom(function = "plain_text"))]
+    #[schema(
+        max_length = 500,
+        pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub note: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, Validate, ToSchema)]
 pub struct Rejection {
     #[validate(length(max = 500), custom(function = "plain_text"))]
+    #[schema(
+        max_length = 500,
+        pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub reason: Option<String>,
 }
 
@@ -111,9 +120,9 @@ pub struct RequestOut {
     pub updated_at: NaiveDateTime,
 }
 
-#[derive(Debug, Default, Deserialize, IntoParams)]
+#[derive(Debug, Default, Deserialize, IntoParams, Validate)]
 #[into_params(parameter_in = Query)]
 pub struct RequestQuery {
-    #[param(value_type = Option<String>)]
+    #[param(inline)]
     pub status: Option<RequestStatus>,
 }

@@ -4,22 +4,23 @@ use super::dto::{NewRequest, Rejection, ReplenishmentEntry, RequestOut, RequestQ
 use super::service;
 use crate::auth::{Action, Principal};
 use crate::error::ApiResult;
+use crate::extract;
 use crate::pagination::{Page, PageParams};
 use crate::state::AppState;
 
 /// What needs replenishing. Staff: items low, expired or expiring, with reasons and a
 /// suggested order quantity. Customers: their own holdings that need it.
 #[utoipa::path(
+    operation_id = "list_replenishment_needs",
     tag = "replenishment",
-    security(("bearer" = []), ("password" = [])),
     params(PageParams),
-    responses((status = 200, body = Page<ReplenishmentEntry>), (status = 401), (status = 403))
+    responses((status = 200, body = Page<ReplenishmentEntry>))
 )]
 #[get("/replenishment")]
 pub async fn replenishment(
     state: web::Data<AppState>,
     principal: Principal,
-    page: web::Query<PageParams>,
+    page: extract::Query<PageParams>,
 ) -> ApiResult<web::Json<Page<ReplenishmentEntry>>> {
     principal.require(Action::UsePersonalApi)?;
     service::list(&state, &principal, page.into_inner())
@@ -29,12 +30,12 @@ pub async fn replenishment(
 
 /// Ask the store for an item (customers).
 #[utoipa::path(
+    operation_id = "create_replenishment_request",
     tag = "replenishment",
-    security(("bearer" = []), ("password" = [])),
     request_body = NewRequest,
     responses(
         (status = 201, body = RequestOut),
-        (status = 401), (status = 403),
+        (status = 404, description = "No item with `item_id`"),
         (status = 409, description = "Too many pending requests"),
         (status = 422),
     )
@@ -43,7 +44,7 @@ pub async fn replenishment(
 pub async fn create_request(
     state: web::Data<AppState>,
     principal: Principal,
-    body: web::Json<NewRequest>,
+    body: extract::Json<NewRequest>,
 ) -> ApiResult<HttpResponse> {
     principal.require(Action::HoldInventory)?;
     let out = service::create(&state, &principal, body.into_inner()).await?;
@@ -52,17 +53,17 @@ pub async fn create_request(
 
 /// Requests: staff see all, customers their own; newest first.
 #[utoipa::path(
+    operation_id = "list_replenishment_requests",
     tag = "replenishment",
-    security(("bearer" = []), ("password" = [])),
     params(RequestQuery, PageParams),
-    responses((status = 200, body = Page<RequestOut>), (status = 400), (status = 401), (status = 403))
+    responses((status = 200, body = Page<RequestOut>), (status = 400))
 )]
 #[get("/replenishment-requests")]
 pub async fn list_requests(
     state: web::Data<AppState>,
     principal: Principal,
-    query: web::Query<RequestQuery>,
-    page: web::Query<PageParams>,
+    query: extract::Query<RequestQuery>,
+    page: extract::Query<PageParams>,
 ) -> ApiResult<web::Json<Page<RequestOut>>> {
     principal.require(Action::UsePersonalApi)?;
     service::list_requests(&state, &principal, query.into_inner(), page.into_inner())
@@ -72,10 +73,10 @@ pub async fn list_requests(
 
 /// One request (its customer or staff).
 #[utoipa::path(
+    operation_id = "get_replenishment_request",
     tag = "replenishment",
-    security(("bearer" = []), ("password" = [])),
     params(("id" = i64, Path)),
-    responses((status = 200, body = RequestOut), (status = 401), (status = 403), (status = 404))
+    responses((status = 200, body = RequestOut), (status = 404))
 )]
 #[get("/replenishment-requests/{id}")]
 pub async fn get_request(
@@ -92,12 +93,12 @@ pub async fn get_request(
 /// Fulfil: atomically move the stock (earliest expiry first, never expired) into the
 /// customer's holdings. 409 when stock is short or the request is not pending.
 #[utoipa::path(
+    operation_id = "fulfil_replenishment_request",
     tag = "replenishment",
-    security(("bearer" = []), ("password" = [])),
     params(("id" = i64, Path)),
     responses(
         (status = 200, body = RequestOut),
-        (status = 401), (status = 403), (status = 404),
+        (status = 404),
         (status = 409, description = "Stock is short, or the request is not pending"),
     )
 )]
@@ -115,13 +116,13 @@ pub async fn fulfil(
 
 /// Reject a pending request, optionally saying why.
 #[utoipa::path(
+    operation_id = "reject_replenishment_request",
     tag = "replenishment",
-    security(("bearer" = []), ("password" = [])),
     params(("id" = i64, Path)),
     request_body(content = Option<Rejection>, content_type = "application/json"),
     responses(
         (status = 200, body = RequestOut),
-        (status = 401), (status = 403), (status = 404),
+        (status = 404),
         (status = 409, description = "The request is not pending"),
     )
 )]
@@ -141,12 +142,12 @@ pub async fn reject(
 
 /// The requesting customer withdraws a pending request.
 #[utoipa::path(
+    operation_id = "cancel_replenishment_request",
     tag = "replenishment",
-    security(("bearer" = []), ("password" = [])),
     params(("id" = i64, Path)),
     responses(
         (status = 200, body = RequestOut),
-        (status = 401), (status = 403), (status = 404),
+        (status = 404),
         (status = 409, description = "The request is not pending"),
     )
 )]

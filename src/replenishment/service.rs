@@ -138,7 +138,10 @@ pub async fn create(
         .db
         .transaction(move |conn| {
             let Some(item_name) = items::item_name(conn, new.item_id)? else {
-                return Err(ApiError::field("item_id", "no such item"));
+                return Err(ApiError::not_found(format!(
+                    "item {} (item_id)",
+                    new.item_id
+                )));
             };
             if repo::count_pending(conn, Some(customer))? >= MAX_PENDING_PER_CUSTOMER {
                 return Err(ApiError::Conflict(format!(

@@ -325,14 +325,14 @@ async fn who_may_see_and_delete_a_file() {
         .ok(200);
     assert_eq!(me["avatar_file_id"], private);
     assert_eq!(app.get(&path, Some(&bob.token)).await.status, 200);
-    // Bob cannot take a file he cannot see as his own avatar.
+    // Bob cannot take a file he cannot see as his own avatar: to him it does not exist.
     app.patch(
         "/api/v1/me",
         Some(&bob.token),
         json!({"avatar_file_id": doc}),
     )
     .await
-    .problem(422);
+    .problem(404);
 
     // An item photo is visible to everyone signed in.
     let photo = upload(&app, &worker, &[("files", "milk.jpg", &jpeg)])

@@ -463,7 +463,7 @@ async fn profile_is_flat_and_patchable() {
         json!({"avatar_file_id": 424242}),
     )
     .await
-    .problem(422);
+    .problem(404);
 }
 
 #[actix_web::test]

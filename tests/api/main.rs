@@ -4,6 +4,7 @@
 mod cli;
 mod common;
 mod concurrency;
+mod contract;
 mod docs;
 mod files;
 mod foundation;

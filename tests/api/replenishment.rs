@@ -392,7 +392,7 @@ async fn requests_are_listed_rejected_and_cancelled() {
         json!({"item_id": 99999, "quantity": 1}),
     )
     .await
-    .problem(422);
+    .problem(404);
     app.post(
         "/api/v1/replenishment-requests",
         Some(&c.token),
