@@ -20,7 +20,7 @@ pub struct PageParams {
     #[validate(range(min = 1, max = MAX_LIMIT))]
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
-    /// The `next_cursor` of the previous page.
+    /// The `next_cursor` of the previous page (empty: the first page).
     #[validate(length(max = MAX_CURSOR_LEN))]
     #[param(max_length = 1024)]
     pub cursor: Option<String>,
@@ -39,8 +39,13 @@ impl PageParams {
         }
     }
 
+    /// The decoded cursor; an empty `?cursor=` means the first page, as no cursor does.
     pub fn cursor<C: DeserializeOwned>(&self) -> ApiResult<Option<C>> {
-        self.cursor.as_deref().map(decode_cursor).transpose()
+        self.cursor
+            .as_deref()
+            .filter(|c| !c.is_empty())
+            .map(decode_cursor)
+            .transpose()
     }
 }
 

@@ -19,7 +19,7 @@ pub struct LegacyCredentials {
         pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
     )]
     pub username: String,
-    /// 8 to 72 bytes (UTF-8).
+    /// 8 to 72 characters.
     #[validate(custom(function = "validate::password"))]
     #[schema(min_length = 8, max_length = 72)]
     pub password: String,

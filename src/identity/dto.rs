@@ -54,7 +54,7 @@ pub struct RegisterRequest {
     #[validate(email, length(max = 254))]
     #[schema(example = "alice@example.com", format = Email, max_length = 254)]
     pub email: String,
-    /// 8 to 72 bytes (UTF-8): bcrypt ignores anything past the 72nd byte.
+    /// 8 to 72 characters.
     #[validate(custom(function = "validate::password"))]
     #[schema(example = "correct horse battery", min_length = 8, max_length = 72)]
     pub password: String,
@@ -130,7 +130,7 @@ pub struct ProfilePatch {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct PasswordChange {
     pub current_password: String,
-    /// 8 to 72 bytes (UTF-8).
+    /// 8 to 72 characters.
     #[validate(custom(function = "validate::password"))]
     #[schema(min_length = 8, max_length = 72)]
     pub new_password: String,

@@ -217,7 +217,7 @@ pub async fn login(
         .as_ref()
         .filter(|u| u.role() != Role::Bot)
         .and_then(|u| u.password_hash.clone());
-    let ok = if password.len() > 72 {
+    let ok = if password.chars().count() > crate::auth::passwords::MAX_PASSWORD_CHARS {
         false
     } else {
         state.passwords.verify(password, hash).await?

@@ -28,14 +28,12 @@ pub fn username(value: &str) -> Result<(), ValidationError> {
     Ok(())
 }
 
-/// 8–72 bytes: bcrypt ignores everything past the 72nd byte.
+/// 8–72 characters (longer UTF-8 is condensed before bcrypt, see `auth::passwords`).
 pub fn password(value: &str) -> Result<(), ValidationError> {
-    match value.len() {
-        0..=7 => Err(invalid("must be at least 8 bytes long")),
-        8..=72 => Ok(()),
-        _ => Err(invalid(
-            "must be at most 72 bytes long (bcrypt ignores the rest)",
-        )),
+    match value.chars().count() {
+        0..=7 => Err(invalid("must be at least 8 characters long")),
+        8..=crate::auth::passwords::MAX_PASSWORD_CHARS => Ok(()),
+        _ => Err(invalid("must be at most 72 characters long")),
     }
 }
 
@@ -77,10 +75,11 @@ mod tests {
     }
 
     #[test]
-    fn passwords_count_bytes() {
+    fn passwords_count_characters() {
         assert!(password("short").is_err());
-        assert!(password(&"é".repeat(36)).is_ok());
-        assert!(password(&"é".repeat(37)).is_err());
+        assert!(password(&"é".repeat(7)).is_err());
+        assert!(password(&"é".repeat(72)).is_ok());
+        assert!(password(&"é".repeat(73)).is_err());
     }
 
     #[test]

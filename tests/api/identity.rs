@@ -658,3 +658,54 @@ async fn login_failures_count_across_processes() {
     a.login("quinn", PASSWORD).await.problem(429);
     b.login("quinn", PASSWORD).await.problem(429);
 }
+
+#[actix_web::test]
+async fn passwords_are_counted_in_characters_and_every_one_counts() {
+    let app = TestApp::spawn().await;
+    // 72 characters of two bytes each: more than bcrypt's 72 bytes, and still a valid password.
+    let long = "é".repeat(72);
+    app.post(
+        "/api/v1/auth/register",
+        None,
+        json!({"username": "elodie", "email": "elodie@example.com", "password": long}),
+    )
+    .await
+    .ok(201);
+    app.login("elodie", &long).await.ok(200);
+    // Differing only past the 72nd byte is a different password.
+    let near = format!("{}e", "é".repeat(71));
+    app.login("elodie", &near).await.problem(401);
+    let too_long = "é".repeat(73);
+    let refused = app
+        .post(
+            "/api/v1/auth/register",
+            None,
+            json!({"username": "eloise", "email": "eloise@example.com", "password": too_long}),
+        )
+        .await
+        .problem(422);
+    assert!(refused["errors"]["password"].is_array(), "{refused}");
+    // Seven characters are too few, however many bytes they take.
+    app.post(
+        "/api/v1/auth/register",
+        None,
+        json!({"username": "eliane", "email": "eliane@example.com", "password": "ééééééé"}),
+    )
+    .await
+    .problem(422);
+}
+
+#[actix_web::test]
+async fn an_empty_cursor_is_the_first_page() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner("oona").await;
+    let first = app
+        .get("/api/v1/users?limit=1", Some(&owner.token))
+        .await
+        .ok(200);
+    let empty = app
+        .get("/api/v1/users?limit=1&cursor=", Some(&owner.token))
+        .await
+        .ok(200);
+    assert_eq!(first["data"], empty["data"]);
+}
