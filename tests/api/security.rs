@@ -162,21 +162,28 @@ async fn connect_from(app: &TestApp, local: &str) -> TcpStream {
 
 /// Reads one response (head and a `Content-Length` body); `None` when the connection ends
 /// first or nothing arrives within `NO_ANSWER`.
+/// Appends what the server sends next; `None` when it closed the connection or said nothing
+/// in time.
+async fn read_more(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<()> {
+    let mut chunk = [0u8; 4096];
+    let n = tokio::time::timeout(NO_ANSWER, stream.read(&mut chunk))
+        .await
+        .ok()?
+        .ok()?;
+    if n == 0 {
+        return None;
+    }
+    buf.extend_from_slice(&chunk[..n]);
+    Some(())
+}
+
 async fn read_response(stream: &mut TcpStream) -> Option<RawResponse> {
     let mut buf = Vec::new();
     let head_end = loop {
         if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
             break i;
         }
-        let mut chunk = [0u8; 4096];
-        let n = tokio::time::timeout(NO_ANSWER, stream.read(&mut chunk))
-            .await
-            .ok()?
-            .ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
+        read_more(stream, &mut buf).await?;
     };
     let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
     let status = head.split(' ').nth(1)?.parse().ok()?;
@@ -191,15 +198,7 @@ async fn read_response(stream: &mut TcpStream) -> Option<RawResponse> {
         .unwrap_or(0);
     let mut body = buf[head_end + 4..].to_vec();
     while body.len() < length {
-        let mut chunk = [0u8; 4096];
-        let n = tokio::time::timeout(NO_ANSWER, stream.read(&mut chunk))
-            .await
-            .ok()?
-            .ok()?;
-        if n == 0 {
-            return None;
-        }
-        body.extend_from_slice(&chunk[..n]);
+        read_more(stream, &mut body).await?;
     }
     response.body = String::from_utf8_lossy(&body).into_owned();
     Some(response)
