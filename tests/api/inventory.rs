@@ -639,3 +639,22 @@ async fn every_sort_pages_through_every_item_once_in_order() {
         .await
         .problem(400);
 }
+
+#[actix_web::test]
+async fn an_import_is_bounded_so_it_never_holds_the_write_lock_for_long() {
+    let app = TestApp::spawn().await;
+    let w = app.worker("ike").await;
+    let mut csv = String::from("sku,name,kind\n");
+    for i in 0..5_001 {
+        csv.push_str(&format!("CAP-{i},Item {i},non_perishable\n"));
+    }
+    let req = app
+        .request(Method::POST, "/api/v1/items/import")
+        .bearer_auth(&w.token)
+        .insert_header(("Content-Type", "text/csv"));
+    let refused = app.send_bytes(req, csv.into_bytes()).await.problem(422);
+    // The header is line 1, so the 5,001st row is line 5002.
+    assert!(refused["errors"]["line 5002"].is_array(), "{refused}");
+    let page = app.get("/api/v1/items?limit=1", Some(&w.token)).await.ok(200);
+    assert_eq!(page["data"].as_array().map(Vec::len), Some(0), "nothing imported");
+}
