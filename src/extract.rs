@@ -134,6 +134,9 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         );
     }
     let mut value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| not_json(&e))?;
+    if let Some(path) = nul_in_json(&value, "") {
+        return Err(nul_error(&path, invalid_body));
+    }
     integral_floats_to_integers(&mut value);
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
@@ -160,6 +163,50 @@ fn integral_floats_to_integers(value: &mut serde_json::Value) {
         Value::Object(fields) => fields.values_mut().for_each(integral_floats_to_integers),
         _ => {}
     }
+}
+
+/// No text the API takes may contain U+0000: PostgreSQL cannot store it, and no person types
+/// it. Refused here, once for every body, query and form, keyed by where it was.
+const NUL_MESSAGE: &str = "may not contain the NUL character (U+0000)";
+
+fn nul_error(key: &str, build: fn(String, FieldErrors) -> ApiError) -> ApiError {
+    let key = if key.is_empty() { WHOLE_BODY } else { key };
+    let mut errors = FieldErrors::new();
+    errors.insert(key.to_owned(), vec![NUL_MESSAGE.to_owned()]);
+    build(format!("{key}: {NUL_MESSAGE}"), errors)
+}
+
+/// The path (as serde_path_to_error writes it: `lines[3].name`) of the first string or
+/// key holding a NUL.
+fn nul_in_json(value: &serde_json::Value, path: &str) -> Option<String> {
+    use serde_json::Value;
+    match value {
+        Value::String(text) if text.contains('\0') => Some(path.to_owned()),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| nul_in_json(item, &format!("{path}[{i}]"))),
+        Value::Object(fields) => fields.iter().find_map(|(key, item)| {
+            let inner = if path.is_empty() {
+                key.clone()
+            } else {
+                format!("{path}.{key}")
+            };
+            if key.contains('\0') {
+                Some(inner)
+            } else {
+                nul_in_json(item, &inner)
+            }
+        }),
+        _ => None,
+    }
+}
+
+/// The name of the first urlencoded pair whose name or value holds a NUL.
+fn nul_in_pairs(encoded: &[u8]) -> Option<String> {
+    form_urlencoded::parse(encoded)
+        .find(|(name, value)| name.contains('\0') || value.contains('\0'))
+        .map(|(name, _)| name.replace('\0', "\\0"))
 }
 
 fn not_json(e: &serde_json::Error) -> ApiError {
@@ -196,6 +243,9 @@ pub fn optional_json<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, Ap
 
 /// An `application/x-www-form-urlencoded` body, with errors keyed by the field's name.
 pub fn parse_form<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if let Some(name) = nul_in_pairs(bytes) {
+        return Err(nul_error(&name, invalid_body));
+    }
     let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(bytes));
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
@@ -224,6 +274,9 @@ impl<T> Deref for Query<T> {
 
 impl<T: DeserializeOwned + Validate> Query<T> {
     pub fn from_query(query: &str) -> Result<Self, ApiError> {
+        if let Some(name) = nul_in_pairs(query.as_bytes()) {
+            return Err(nul_error(&name, bad_parameters));
+        }
         let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
         let value: T = serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();

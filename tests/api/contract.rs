@@ -266,3 +266,27 @@ async fn the_document_states_the_limits_it_enforces() {
     let role = &doc["components"]["schemas"]["AssignableRole"]["enum"];
     assert_eq!(*role, json!(["owner", "worker", "customer"]));
 }
+
+#[actix_web::test]
+async fn a_nul_character_is_refused_where_it_was_sent() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner("nora").await;
+    let t = Some(owner.token.as_str());
+    // PostgreSQL cannot store U+0000; it must never reach the database (it answered 500).
+    let res = app.get("/api/v1/items?q=milk%00", t).await.problem(400);
+    assert!(res["errors"]["q"].is_array(), "{res}");
+    let res = app
+        .post(
+            "/api/v1/items",
+            t,
+            serde_json::json!({"name": "Milk\u{0}", "kind": "perishable"}),
+        )
+        .await
+        .problem(422);
+    assert!(res["errors"]["name"].is_array(), "{res}");
+    let res = app
+        .patch("/api/v1/me", t, serde_json::json!({"bio": "a\u{0}b"}))
+        .await
+        .problem(422);
+    assert!(res["errors"]["bio"].is_array(), "{res}");
+}

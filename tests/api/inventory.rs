@@ -655,6 +655,13 @@ async fn an_import_is_bounded_so_it_never_holds_the_write_lock_for_long() {
     let refused = app.send_bytes(req, csv.into_bytes()).await.problem(422);
     // The header is line 1, so the 5,001st row is line 5002.
     assert!(refused["errors"]["line 5002"].is_array(), "{refused}");
-    let page = app.get("/api/v1/items?limit=1", Some(&w.token)).await.ok(200);
-    assert_eq!(page["data"].as_array().map(Vec::len), Some(0), "nothing imported");
+    let page = app
+        .get("/api/v1/items?limit=1", Some(&w.token))
+        .await
+        .ok(200);
+    assert_eq!(
+        page["data"].as_array().map(Vec::len),
+        Some(0),
+        "nothing imported"
+    );
 }
