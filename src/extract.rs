@@ -134,9 +134,6 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         );
     }
     let mut value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| not_json(&e))?;
-    if let Some(path) = nul_in_json(&value, "") {
-        return Err(nul_error(&path, invalid_body));
-    }
     integral_floats_to_integers(&mut value);
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
@@ -165,41 +162,15 @@ fn integral_floats_to_integers(value: &mut serde_json::Value) {
     }
 }
 
-/// No text the API takes may contain U+0000: PostgreSQL cannot store it, and no person types
-/// it. Refused here, once for every body, query and form, keyed by where it was.
+/// No query parameter may contain U+0000: PostgreSQL cannot compare text holding it, and no
+/// person types it. Refused once here for every query. (Body fields that reach the database
+/// refuse it through their own rules: `validation::plain_text` and the formats.)
 const NUL_MESSAGE: &str = "may not contain the NUL character (U+0000)";
 
-fn nul_error(key: &str, build: fn(String, FieldErrors) -> ApiError) -> ApiError {
-    let key = if key.is_empty() { WHOLE_BODY } else { key };
+fn nul_error(key: &str) -> ApiError {
     let mut errors = FieldErrors::new();
     errors.insert(key.to_owned(), vec![NUL_MESSAGE.to_owned()]);
-    build(format!("{key}: {NUL_MESSAGE}"), errors)
-}
-
-/// The path (as serde_path_to_error writes it: `lines[3].name`) of the first string or
-/// key holding a NUL.
-fn nul_in_json(value: &serde_json::Value, path: &str) -> Option<String> {
-    use serde_json::Value;
-    match value {
-        Value::String(text) if text.contains('\0') => Some(path.to_owned()),
-        Value::Array(items) => items
-            .iter()
-            .enumerate()
-            .find_map(|(i, item)| nul_in_json(item, &format!("{path}[{i}]"))),
-        Value::Object(fields) => fields.iter().find_map(|(key, item)| {
-            let inner = if path.is_empty() {
-                key.clone()
-            } else {
-                format!("{path}.{key}")
-            };
-            if key.contains('\0') {
-                Some(inner)
-            } else {
-                nul_in_json(item, &inner)
-            }
-        }),
-        _ => None,
-    }
+    bad_parameters(format!("{key}: {NUL_MESSAGE}"), errors)
 }
 
 /// The name of the first urlencoded pair whose name or value holds a NUL.
@@ -243,9 +214,6 @@ pub fn optional_json<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, Ap
 
 /// An `application/x-www-form-urlencoded` body, with errors keyed by the field's name.
 pub fn parse_form<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    if let Some(name) = nul_in_pairs(bytes) {
-        return Err(nul_error(&name, invalid_body));
-    }
     let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(bytes));
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
@@ -275,7 +243,7 @@ impl<T> Deref for Query<T> {
 impl<T: DeserializeOwned + Validate> Query<T> {
     pub fn from_query(query: &str) -> Result<Self, ApiError> {
         if let Some(name) = nul_in_pairs(query.as_bytes()) {
-            return Err(nul_error(&name, bad_parameters));
+            return Err(nul_error(&name));
         }
         let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
         let value: T = serde_path_to_error::deserialize(de).map_err(|e| {

@@ -182,7 +182,9 @@ pub async fn login(
     let (found, account_key, over) = state
         .db
         .run(move |conn| {
-            let found = if key.is_empty() || key.len() > 254 {
+            // No account's login is empty, longer than an email may be, or holds a NUL (which
+            // PostgreSQL cannot even compare).
+            let found = if key.is_empty() || key.len() > 254 || key.contains('\0') {
                 None
             } else {
                 repo::find_user_by_login(conn, &key)?

@@ -289,4 +289,8 @@ async fn a_nul_character_is_refused_where_it_was_sent() {
         .await
         .problem(422);
     assert!(res["errors"]["bio"].is_array(), "{res}");
+    // A login holding NUL names no account: the usual 401.
+    app.login("nora\u{0}", crate::common::PASSWORD)
+        .await
+        .problem(401);
 }
