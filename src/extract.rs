@@ -162,24 +162,6 @@ fn integral_floats_to_integers(value: &mut serde_json::Value) {
     }
 }
 
-/// No query parameter may contain U+0000: PostgreSQL cannot compare text holding it, and no
-/// person types it. Refused once here for every query. (Body fields that reach the database
-/// refuse it through their own rules: `validation::plain_text` and the formats.)
-const NUL_MESSAGE: &str = "may not contain the NUL character (U+0000)";
-
-fn nul_error(key: &str) -> ApiError {
-    let mut errors = FieldErrors::new();
-    errors.insert(key.to_owned(), vec![NUL_MESSAGE.to_owned()]);
-    bad_parameters(format!("{key}: {NUL_MESSAGE}"), errors)
-}
-
-/// The name of the first urlencoded pair whose name or value holds a NUL.
-fn nul_in_pairs(encoded: &[u8]) -> Option<String> {
-    form_urlencoded::parse(encoded)
-        .find(|(name, value)| name.contains('\0') || value.contains('\0'))
-        .map(|(name, _)| name.replace('\0', "\\0"))
-}
-
 fn not_json(e: &serde_json::Error) -> ApiError {
     ApiError::BadRequest(format!("the body is not valid JSON: {e}"))
 }
@@ -242,9 +224,6 @@ impl<T> Deref for Query<T> {
 
 impl<T: DeserializeOwned + Validate> Query<T> {
     pub fn from_query(query: &str) -> Result<Self, ApiError> {
-        if let Some(name) = nul_in_pairs(query.as_bytes()) {
-            return Err(nul_error(&name));
-        }
         let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
         let value: T = serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();

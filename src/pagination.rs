@@ -83,6 +83,13 @@ macro_rules! keyset_page {
 }
 pub(crate) use keyset_page;
 
+/// Whether a text filter can match anything stored. Stored text never holds U+0000 (every
+/// text field refuses control characters), and PostgreSQL cannot even compare text that does:
+/// such a filter is answered with an empty page without asking the database.
+pub fn matches_nothing(filter: Option<&str>) -> bool {
+    filter.is_some_and(|text| text.contains('\0'))
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Page<T> {
     pub data: Vec<T>,
@@ -91,6 +98,13 @@ pub struct Page<T> {
 }
 
 impl<T> Page<T> {
+    pub fn empty() -> Self {
+        Self {
+            data: Vec::new(),
+            next_cursor: None,
+        }
+    }
+
     /// Builds a page from up to `limit + 1` rows: the extra row only says another page exists.
     pub fn from_rows<R, C: Serialize>(
         mut rows: Vec<R>,

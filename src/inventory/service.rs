@@ -13,7 +13,7 @@ use super::stock::{self, Change, Eligible};
 use crate::auth::Principal;
 use crate::db::DbConnection;
 use crate::error::{ApiError, ApiResult, Context};
-use crate::pagination::{Keyset, Page, PageParams};
+use crate::pagination::{matches_nothing, Keyset, Page, PageParams};
 use crate::state::AppState;
 use crate::stock_rules::ExpiryRules;
 
@@ -164,6 +164,9 @@ pub async fn list(
     let limit = page.limit()?;
     let sort = query.sort.unwrap_or(ItemSort::Name);
     let order = item_order(sort, &page)?;
+    if matches_nothing(query.q.as_deref()) || matches_nothing(query.barcode.as_deref()) {
+        return Ok(Page::empty());
+    }
     let rules = ExpiryRules::now(state);
     let staff = principal.is_staff();
     let filter = ItemFilter {

@@ -6,7 +6,7 @@ use crate::db::DbConnection;
 use crate::error::{ApiError, ApiResult, Context};
 use crate::identity::dto::UserOut;
 use crate::identity::service as identity;
-use crate::pagination::{Page, PageParams};
+use crate::pagination::{matches_nothing, Page, PageParams};
 use crate::replenishment::service as replenishment;
 use crate::state::AppState;
 use crate::stock_rules::ExpiryRules;
@@ -26,6 +26,9 @@ pub async fn list_customers(
             repo::CustomerOrder::CreatedAt(page.cursor()?)
         }
     };
+    if matches_nothing(query.q.as_deref()) {
+        return Ok(Page::empty());
+    }
     let desc = matches!(
         sort,
         CustomerSort::UsernameDesc | CustomerSort::CreatedAtDesc
