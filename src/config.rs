@@ -78,6 +78,17 @@ pub struct Settings {
     pub max_connections_per_address: usize,
     /// When set, `/metrics` is served only on this address (keep it private).
     pub metrics_bind: Option<SocketAddr>,
+    /// How long users' events are kept for `?since=` replay.
+    pub event_retention: Duration,
+    /// Events one socket may have waiting; past it the socket is closed (4008) and the
+    /// client resumes with `since`.
+    pub ws_queue_capacity: usize,
+    /// Sockets one user may hold open on one process.
+    pub ws_sockets_per_user: usize,
+    /// How often the server pings a socket; one that stays silent for two intervals is closed.
+    pub ws_ping_interval: Duration,
+    /// The largest frame a client may send.
+    pub ws_max_frame_bytes: usize,
 }
 
 impl std::fmt::Debug for Settings {
@@ -388,6 +399,23 @@ impl Settings {
                     )
                 })?),
             },
+            event_retention: Duration::from_secs(
+                86_400 * parse_in_range(src, "STOCKROOM_EVENT_RETENTION_DAYS", 30u64, 1..=3650)?,
+            ),
+            ws_queue_capacity: parse_in_range(src, "STOCKROOM_WS_QUEUE", 256, 8..=65_536)?,
+            ws_sockets_per_user: parse_in_range(src, "STOCKROOM_WS_MAX_PER_USER", 8, 1..=1_000)?,
+            ws_ping_interval: Duration::from_secs(parse_in_range(
+                src,
+                "STOCKROOM_WS_PING_SECS",
+                20,
+                1..=600,
+            )?),
+            ws_max_frame_bytes: parse_in_range(
+                src,
+                "STOCKROOM_WS_MAX_FRAME_BYTES",
+                64 << 10,
+                1024..=(1 << 20),
+            )?,
         })
     }
 }

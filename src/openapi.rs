@@ -40,6 +40,8 @@ use crate::error::{Problem, PROBLEM_JSON};
         (name = "replenishment", description = "What needs restocking, and customers' requests"),
         (name = "dashboard", description = "Counts for each role"),
         (name = "files", description = "Uploads, downloads and thumbnails"),
+        (name = "chats", description = "Direct and group chats: members, messages, read state"),
+        (name = "realtime", description = "The WebSocket carrying each user's event stream"),
         (name = "compatibility", description = "Routes kept for clients of the earlier FastAPI service"),
     )
 )]

@@ -54,12 +54,22 @@ pub const GUARDED: &[Guard] = &[
         prefix: "/api/v1/files",
         access: Access::PeopleAndBots,
     },
+    // Bots use the chats they are members of.
+    Guard {
+        prefix: "/api/v1/chats",
+        access: Access::PeopleAndBots,
+    },
+    Guard {
+        prefix: "/api/ws",
+        access: Access::PeopleAndBots,
+    },
 ];
 
 /// Mounts every documented route.
 pub fn configure(cfg: &mut ServiceConfig) {
     use crate::{
-        compat, customer_inventory, dashboard, files, identity, inventory, people, replenishment,
+        chat, compat, customer_inventory, dashboard, files, identity, inventory, people, realtime,
+        replenishment,
     };
     cfg.service(ops::routes::healthz)
         .service(ops::routes::readyz)
@@ -120,7 +130,25 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(files::routes::download)
                 .service(files::routes::thumbnail)
                 .service(files::routes::delete_file)
+                .service(chat::routes::create_chat)
+                .service(chat::routes::list_chats)
+                .service(chat::routes::get_chat)
+                .service(chat::routes::update_chat)
+                .service(chat::routes::delete_chat)
+                .service(chat::routes::list_members)
+                .service(chat::routes::add_member)
+                .service(chat::routes::remove_member)
+                .service(chat::routes::list_messages)
+                .service(chat::routes::send_message)
+                .service(chat::routes::edit_message)
+                .service(chat::routes::delete_message)
+                .service(chat::routes::mark_read)
                 .default_service(web::to(fallback)),
+        )
+        .service(
+            scope("/api/ws")
+                .wrap(from_fn(auth::middleware::require_auth))
+                .service(realtime::routes::chat_socket),
         );
 }
 
@@ -139,6 +167,17 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         .split_for_parts();
     let mut doc = openapi::finish(doc);
     openapi::mark_guarded(&mut doc, GUARDED);
+    // The socket's frames are no response body; name them so the document describes them.
+    if let Some(components) = doc.components.as_mut() {
+        use utoipa::{PartialSchema, ToSchema};
+        use crate::realtime::dto::{ClientFrame, ErrorFrame};
+        components
+            .schemas
+            .insert(ClientFrame::name().into_owned(), ClientFrame::schema());
+        components
+            .schemas
+            .insert(ErrorFrame::name().into_owned(), ErrorFrame::schema());
+    }
     doc
 }
 

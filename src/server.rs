@@ -4,10 +4,10 @@ use std::net::TcpListener;
 
 use actix_web::{web, HttpServer};
 
-use crate::config::Settings;
+use crate::config::{Backend, Settings};
 use crate::router;
 use crate::state::{AppState, StartError};
-use crate::{connections, db};
+use crate::{connections, db, events};
 
 /// Applies pending migrations, off the async workers.
 pub async fn migrate(state: &AppState) -> Result<(), StartError> {
@@ -19,6 +19,33 @@ pub async fn migrate(state: &AppState) -> Result<(), StartError> {
     .await
     .map_err(|e| StartError::Database(e.to_string()))?
     .map_err(StartError::Database)
+}
+
+/// How often events past the retention period are deleted.
+const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// The cross-process listener (PostgreSQL) and the hourly pruning of old events.
+fn start_event_tasks(state: &web::Data<AppState>) -> Result<(), StartError> {
+    if state.settings.backend == Backend::Postgres {
+        events::listener::spawn(
+            state.settings.database_url.clone(),
+            state.db.clone(),
+            std::sync::Arc::downgrade(state.events.hub()),
+            state.events.instance().to_owned(),
+        )?;
+    }
+    let state = std::sync::Arc::downgrade(&state.clone().into_inner());
+    actix_web::rt::spawn(async move {
+        let mut every = tokio::time::interval(PRUNE_EVERY);
+        loop {
+            every.tick().await;
+            let Some(state) = state.upgrade() else { return };
+            if let Err(e) = state.events.prune(&state.db).await {
+                tracing::warn!(error = %e, "pruning old events failed");
+            }
+        }
+    });
+    Ok(())
 }
 
 /// Builds the state, migrates, and starts serving on `listener`. The returned server
@@ -38,6 +65,7 @@ pub async fn start(
     };
     let state = web::Data::new(router::state(settings)?);
     migrate(&state).await?;
+    start_event_tasks(&state)?;
     let settings = &state.settings;
     let workers = settings.workers;
     let descriptors = connections::descriptor_limit();

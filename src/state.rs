@@ -12,6 +12,7 @@ use crate::blobs::{BlobStore, DatabaseBlobs};
 use crate::blocking::BoundedPool;
 use crate::config::Settings;
 use crate::db::{self, Db};
+use crate::events::EventBus;
 use crate::metrics::Metrics;
 use crate::openapi::{ApiDocument, RouteTable};
 
@@ -30,6 +31,8 @@ pub struct AppState {
     /// Image decoding and thumbnailing.
     pub images: BoundedPool,
     pub blobs: Arc<dyn BlobStore>,
+    /// Users' event streams and their live delivery.
+    pub events: Arc<EventBus>,
 }
 
 /// Abuse limits, counted in the database (shared by every process).
@@ -86,6 +89,7 @@ impl AppState {
             tokens: tokens.clone(),
             db: db.clone(),
         });
+        let events = Arc::new(EventBus::new(&settings));
         Ok(Self {
             db,
             authenticator,
@@ -99,6 +103,7 @@ impl AppState {
             limits,
             images: BoundedPool::per_core("image"),
             blobs: Arc::new(DatabaseBlobs),
+            events,
         })
     }
 }

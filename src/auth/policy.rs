@@ -74,6 +74,10 @@ pub enum Action {
     UploadFiles,
     /// Create and manage bots.
     ManageBots,
+    /// Use the chats one is a member of: read, send, mark read (people and bots).
+    UseChats,
+    /// Open direct chats and create groups (people; groups are further limited to staff).
+    StartChats,
 }
 
 /// The rule table. Bots are limited to the chat endpoints and uploads.
@@ -81,7 +85,8 @@ pub fn allows(role: Role, action: Action) -> bool {
     use Action::*;
     use Role::*;
     match action {
-        UploadFiles => true,
+        UploadFiles | UseChats => true,
+        StartChats => role != Bot,
         UsePersonalApi | BrowseItems => role != Bot,
         ViewCustomers | ManageStock | DecideRequests => role.is_staff(),
         DeleteCustomers | ManageRoles | DeleteItems | ManageBots => role == Owner,

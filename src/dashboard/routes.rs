@@ -49,14 +49,19 @@ pub async fn dashboard(
     principal.require(Action::UsePersonalApi)?;
     let rules = ExpiryRules::now(&state);
     let window = rules.default_window;
-    // Notifications and chat arrive with their own issues; until then nothing is unread.
+    let me = principal.user_id;
+    let unread_messages = state
+        .db
+        .run(move |conn| service::unread_messages(conn, me))
+        .await?;
+    // Notifications arrive with their own issue; until then none is unread.
     let unread = [
         (
             "unread_notifications",
             0,
             "/api/v1/notifications?unread=true".to_owned(),
         ),
-        ("unread_messages", 0, "/api/v1/chats".to_owned()),
+        ("unread_messages", unread_messages, "/api/v1/chats".to_owned()),
     ];
     let role = principal.role;
     let mut entries = if principal.is_staff() {

@@ -1,5 +1,6 @@
 //! The counts behind the dashboard, asked of each area's service in one database trip.
 
+use crate::chat::service as chat;
 use crate::customer_inventory::service as holdings;
 use crate::db::DbConnection;
 use crate::error::ApiResult;
@@ -36,4 +37,9 @@ pub fn customer_counts(
         holdings: holdings::counts(conn, customer_id, rules)?,
         open_requests: replenishment::count_pending(conn, Some(customer_id))?,
     })
+}
+
+/// Messages by others the user has not read, over all their chats.
+pub fn unread_messages(conn: &mut DbConnection, user_id: i64) -> ApiResult<i64> {
+    chat::unread_total(conn, user_id)
 }

@@ -172,6 +172,73 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    chats (id) {
+        id -> BigInt,
+        kind -> Text,
+        title -> Nullable<Text>,
+        direct_key -> Nullable<Text>,
+        created_by -> Nullable<BigInt>,
+        created_at -> Timestamp,
+        last_message_id -> Nullable<BigInt>,
+        last_activity_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    chat_members (chat_id, user_id) {
+        chat_id -> BigInt,
+        user_id -> BigInt,
+        role -> Text,
+        joined_at -> Timestamp,
+        last_read_message_id -> BigInt,
+    }
+}
+
+diesel::table! {
+    messages (id) {
+        id -> BigInt,
+        chat_id -> BigInt,
+        author_id -> BigInt,
+        kind -> Text,
+        body -> Nullable<Text>,
+        file_id -> Nullable<BigInt>,
+        client_id -> Nullable<Text>,
+        created_at -> Timestamp,
+        edited_at -> Nullable<Timestamp>,
+        deleted_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    event_streams (user_id) {
+        user_id -> BigInt,
+        last_seq -> BigInt,
+    }
+}
+
+diesel::table! {
+    events (id) {
+        id -> BigInt,
+        kind -> Text,
+        data -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    user_events (user_id, seq) {
+        user_id -> BigInt,
+        seq -> BigInt,
+        event_id -> BigInt,
+    }
+}
+
+diesel::joinable!(chat_members -> chats (chat_id));
+diesel::joinable!(chat_members -> users (user_id));
+diesel::joinable!(messages -> chats (chat_id));
+diesel::joinable!(user_events -> events (event_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
     file_blobs,
     users,
@@ -185,4 +252,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     replenishment_requests,
     file_thumbnails,
     rate_limits,
+    chats,
+    chat_members,
+    messages,
+    event_streams,
+    events,
+    user_events,
 );

@@ -1,7 +1,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use crate::db::schema::{file_thumbnails, files, items, users};
+use crate::db::schema::{chat_members, file_thumbnails, files, items, messages, users};
 use crate::db::{on_backend, DbConnection};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -50,6 +50,29 @@ pub fn find_file(conn: &mut DbConnection, id: i64) -> QueryResult<FileRow> {
         .filter(files::id.eq(id))
         .select(FileRow::as_select())
         .first(conn)
+}
+
+pub fn find_files(conn: &mut DbConnection, ids: &[i64]) -> QueryResult<Vec<FileRow>> {
+    files::table
+        .filter(files::id.eq_any(ids))
+        .select(FileRow::as_select())
+        .load(conn)
+}
+
+/// Whether the file was posted (and not deleted) in a chat `user_id` belongs to: the
+/// members of a chat may read the files posted in it.
+pub fn is_posted_to(conn: &mut DbConnection, id: i64, user_id: i64) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        messages::table
+            .inner_join(
+                chat_members::table.on(chat_members::chat_id
+                    .eq(messages::chat_id)
+                    .and(chat_members::user_id.eq(user_id))),
+            )
+            .filter(messages::file_id.eq(id))
+            .filter(messages::deleted_at.is_null()),
+    ))
+    .get_result(conn)
 }
 
 /// Whether the file is an item photo or a live person's avatar: those are public to

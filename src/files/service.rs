@@ -55,8 +55,8 @@ pub fn sanitize_filename(raw: &str) -> String {
     }
 }
 
-/// Who may see a file: its uploader, staff, and everyone signed in for item photos and
-/// avatars. Anyone else is told it does not exist.
+/// Who may see a file: its uploader, staff, the members of the chats it was posted in, and
+/// everyone signed in for item photos and avatars. Anyone else is told it does not exist.
 fn visible(conn: &mut DbConnection, principal: &Principal, id: i64) -> ApiResult<FileRow> {
     let file = repo::find_file(conn, id).or_not_found(format!("file {id}"))?;
     if file.uploader_id == Some(principal.user_id) || principal.is_staff() {
@@ -65,7 +65,23 @@ fn visible(conn: &mut DbConnection, principal: &Principal, id: i64) -> ApiResult
     if principal.role != Role::Bot && repo::is_public_picture(conn, id)? {
         return Ok(file);
     }
+    if repo::is_posted_to(conn, id, principal.user_id)? {
+        return Ok(file);
+    }
     Err(ApiError::not_found(format!("file {id}")))
+}
+
+/// The file if `principal` may see it, else 404; inside the caller's transaction.
+pub fn visible_file(conn: &mut DbConnection, principal: &Principal, id: i64) -> ApiResult<FileOut> {
+    visible(conn, principal, id).map(file_out)
+}
+
+/// The files with these ids (for showing what a message carries).
+pub fn files_by_id(conn: &mut DbConnection, ids: &[i64]) -> ApiResult<Vec<FileOut>> {
+    Ok(repo::find_files(conn, ids)?
+        .into_iter()
+        .map(file_out)
+        .collect())
 }
 
 /// For `avatar_file_id` / `photo_file_id`: the file must be an image the caller may see;

@@ -52,6 +52,14 @@ pub fn insert_user(conn: &mut DbConnection, user: &NewUser<'_>) -> QueryResult<i
         .get_result(conn)
 }
 
+/// Users by id, erased ones included (authors of old messages).
+pub fn users_by_id(conn: &mut DbConnection, ids: &[i64]) -> QueryResult<Vec<UserRow>> {
+    users::table
+        .filter(users::id.eq_any(ids))
+        .select(UserRow::as_select())
+        .load(conn)
+}
+
 /// A live (not erased) user by id.
 pub fn find_user(conn: &mut DbConnection, id: i64) -> QueryResult<UserRow> {
     users::table

@@ -150,6 +150,11 @@ pub async fn live_customer(state: &AppState, id: i64) -> ApiResult<UserRow> {
     Ok(row)
 }
 
+/// Users by id, erased ones included; inside the caller's transaction.
+pub fn users_by_id(conn: &mut DbConnection, ids: &[i64]) -> ApiResult<Vec<UserRow>> {
+    Ok(repo::users_by_id(conn, ids)?)
+}
+
 /// A user by id, inside the caller's transaction.
 pub fn find_user(conn: &mut DbConnection, id: i64) -> ApiResult<UserRow> {
     repo::find_user(conn, id).or_not_found(format!("user {id}"))

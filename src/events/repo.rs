@@ -1,0 +1,219 @@
+//! The SQL of the event streams: positions, payloads, recipients, replay and pruning.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel::sql_types::Text;
+
+use crate::db::schema::{event_streams, events, user_events};
+use crate::db::{on_backend, DbConnection};
+
+/// Rows per statement when one event goes to many users (keeps every statement well under
+/// the bound-parameter limits of both engines).
+const CHUNK: usize = 1_000;
+
+/// One event of a user's stream, as replayed.
+#[derive(Debug, Clone, Queryable)]
+pub struct StreamRow {
+    pub seq: i64,
+    pub kind: String,
+    pub data: String,
+}
+
+/// One recipient of one event, for the cross-process listener.
+#[derive(Debug, Clone, Queryable)]
+pub struct DeliveryRow {
+    pub event_id: i64,
+    pub user_id: i64,
+    pub seq: i64,
+    pub kind: String,
+    pub data: String,
+}
+
+pub fn insert_event(
+    conn: &mut DbConnection,
+    kind: &str,
+    data: &str,
+    at: NaiveDateTime,
+) -> QueryResult<i64> {
+    diesel::insert_into(events::table)
+        .values((
+            events::kind.eq(kind),
+            events::data.eq(data),
+            events::created_at.eq(at),
+        ))
+        .returning(events::id)
+        .get_result(conn)
+}
+
+/// Takes the next position in each user's stream (`users` sorted, without repeats) and
+/// returns `(user_id, seq)` pairs. Each user's counter stays locked until the transaction
+/// ends, so a later position can never commit before an earlier one: a reader that has seen
+/// position N has seen everything below it. Counters are locked in user-id order, so two
+/// writers with overlapping recipients queue instead of deadlocking. (SQLite runs one writer
+/// at a time, which gives the same guarantee.)
+pub fn take_positions(conn: &mut DbConnection, users: &[i64]) -> QueryResult<Vec<(i64, i64)>> {
+    let mut positions = Vec::with_capacity(users.len());
+    for chunk in users.chunks(CHUNK) {
+        let fresh: Vec<_> = chunk
+            .iter()
+            .map(|user| {
+                (
+                    event_streams::user_id.eq(*user),
+                    event_streams::last_seq.eq(0_i64),
+                )
+            })
+            .collect();
+        let bumped: Vec<(i64, i64)> = on_backend!(conn, |c| {
+            diesel::insert_into(event_streams::table)
+                .values(&fresh)
+                .on_conflict_do_nothing()
+                .execute(c)?;
+            lock_in_order(c, chunk)?;
+            diesel::update(event_streams::table.filter(event_streams::user_id.eq_any(chunk)))
+                .set(event_streams::last_seq.eq(event_streams::last_seq + 1))
+                .returning((event_streams::user_id, event_streams::last_seq))
+                .get_results(c)?
+        });
+        positions.extend(bumped);
+    }
+    Ok(positions)
+}
+
+trait LockInOrder {
+    fn lock_in_order(&mut self, users: &[i64]) -> QueryResult<()>;
+}
+
+fn lock_in_order<C: LockInOrder>(conn: &mut C, users: &[i64]) -> QueryResult<()> {
+    conn.lock_in_order(users)
+}
+
+impl LockInOrder for diesel::PgConnection {
+    fn lock_in_order(&mut self, users: &[i64]) -> QueryResult<()> {
+        event_streams::table
+            .filter(event_streams::user_id.eq_any(users))
+            .order(event_streams::user_id)
+            .select(event_streams::user_id)
+            .for_update()
+            .load::<i64>(self)
+            .map(drop)
+    }
+}
+
+impl LockInOrder for diesel::SqliteConnection {
+    /// The transaction already holds SQLite's one write lock (`BEGIN IMMEDIATE`).
+    fn lock_in_order(&mut self, _users: &[i64]) -> QueryResult<()> {
+        Ok(())
+    }
+}
+
+pub fn insert_recipients(
+    conn: &mut DbConnection,
+    event_id: i64,
+    positions: &[(i64, i64)],
+) -> QueryResult<()> {
+    for chunk in positions.chunks(CHUNK) {
+        let rows: Vec<_> = chunk
+            .iter()
+            .map(|(user, seq)| {
+                (
+                    user_events::user_id.eq(*user),
+                    user_events::seq.eq(*seq),
+                    user_events::event_id.eq(event_id),
+                )
+            })
+            .collect();
+        on_backend!(conn, |c| diesel::insert_into(user_events::table)
+            .values(&rows)
+            .execute(c))?;
+    }
+    Ok(())
+}
+
+/// Wakes the other processes' listeners when the transaction commits (PostgreSQL delivers
+/// a `NOTIFY` only then, and never one of a transaction that rolled back).
+pub fn notify(conn: &mut DbConnection, channel: &str, payload: &str) -> QueryResult<()> {
+    if let DbConnection::Postgresql(c) = conn {
+        diesel::sql_query("SELECT pg_notify($1, $2)")
+            .bind::<Text, _>(channel)
+            .bind::<Text, _>(payload)
+            .execute(c)?;
+    }
+    Ok(())
+}
+
+/// The user's latest position (0 before their first event).
+pub fn head(conn: &mut DbConnection, user_id: i64) -> QueryResult<i64> {
+    event_streams::table
+        .find(user_id)
+        .select(event_streams::last_seq)
+        .first(conn)
+        .optional()
+        .map(Option::unwrap_or_default)
+}
+
+/// Whether the event at `seq` is still kept.
+pub fn is_kept(conn: &mut DbConnection, user_id: i64, seq: i64) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        user_events::table.find((user_id, seq)),
+    ))
+    .get_result(conn)
+}
+
+/// Up to `limit` of the user's events after `after`, in order.
+pub fn after(
+    conn: &mut DbConnection,
+    user_id: i64,
+    after: i64,
+    limit: i64,
+) -> QueryResult<Vec<StreamRow>> {
+    user_events::table
+        .inner_join(events::table)
+        .filter(user_events::user_id.eq(user_id))
+        .filter(user_events::seq.gt(after))
+        .order(user_events::seq.asc())
+        .limit(limit)
+        .select((user_events::seq, events::kind, events::data))
+        .load(conn)
+}
+
+/// What `event_ids` hold for `users` (the users with a socket on this process).
+pub fn deliveries(
+    conn: &mut DbConnection,
+    event_ids: &[i64],
+    users: &[i64],
+) -> QueryResult<Vec<DeliveryRow>> {
+    let mut rows = Vec::new();
+    for users in users.chunks(CHUNK) {
+        rows.extend(
+            user_events::table
+                .inner_join(events::table)
+                .filter(user_events::event_id.eq_any(event_ids))
+                .filter(user_events::user_id.eq_any(users))
+                .select((
+                    user_events::event_id,
+                    user_events::user_id,
+                    user_events::seq,
+                    events::kind,
+                    events::data,
+                ))
+                .load::<DeliveryRow>(conn)?,
+        );
+    }
+    Ok(rows)
+}
+
+/// Deletes up to `batch` events older than `before` (their recipients go with them).
+/// Returns how many went; call again until it returns less than `batch`.
+pub fn prune(conn: &mut DbConnection, before: NaiveDateTime, batch: i64) -> QueryResult<usize> {
+    let old: Vec<i64> = events::table
+        .filter(events::created_at.lt(before))
+        .order(events::id)
+        .limit(batch)
+        .select(events::id)
+        .load(conn)?;
+    if old.is_empty() {
+        return Ok(0);
+    }
+    diesel::delete(user_events::table.filter(user_events::event_id.eq_any(&old))).execute(conn)?;
+    diesel::delete(events::table.filter(events::id.eq_any(&old))).execute(conn)
+}

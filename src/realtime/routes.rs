@@ -1,0 +1,59 @@
+use actix_web::{get, web, HttpRequest, HttpResponse};
+
+use super::dto::{ServerFrame, SocketQuery};
+use super::socket;
+use crate::auth::{Action, Principal};
+use crate::error::{ApiError, ApiResult};
+use crate::extract;
+use crate::state::AppState;
+
+/// The user's (or bot's) event socket: every event of their stream, replayed after
+/// `since` and then live, as `{"seq","type","data"}` text frames (`ServerFrame`); the client
+/// may send `ClientFrame`s. Credentials are checked before the upgrade (401 without them).
+/// A client too slow to read is closed with code 4008 and resumes with `since`.
+#[utoipa::path(
+    operation_id = "chat_socket",
+    tag = "realtime",
+    params(SocketQuery),
+    responses(
+        (status = 101, body = ServerFrame, description = "Switching Protocols: the socket carries `ServerFrame`s to the client and `ClientFrame`s from it"),
+        (status = 400, description = "Not a WebSocket upgrade request, or a bad `since`"),
+        (status = 429, description = "Too many sockets open for this user"),
+    )
+)]
+#[get("/ws/chat")]
+pub async fn chat_socket(
+    req: HttpRequest,
+    body: web::Payload,
+    state: web::Data<AppState>,
+    principal: Principal,
+    query: extract::Query<SocketQuery>,
+) -> ApiResult<HttpResponse> {
+    principal.require(Action::UseChats)?;
+    let (response, session, stream) = actix_ws::handle(&req, body)
+        .map_err(|e| ApiError::BadRequest(format!("not a WebSocket upgrade request: {e}")))?;
+    let subscription = state
+        .events
+        .subscribe(principal.user_id)
+        .ok_or_else(|| ApiError::TooManyRequests {
+            detail: format!(
+                "at most {} sockets per user; close one first",
+                state.settings.ws_sockets_per_user
+            ),
+            retry_after_secs: 5,
+        })?;
+    let max_frame = state.settings.ws_max_frame_bytes;
+    let stream = stream
+        .max_frame_size(max_frame)
+        .aggregate_continuations()
+        .max_continuation_size(max_frame);
+    actix_web::rt::spawn(socket::run(
+        state.into_inner(),
+        principal,
+        query.since,
+        subscription,
+        session,
+        stream,
+    ));
+    Ok(response)
+}
