@@ -169,8 +169,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     openapi::mark_guarded(&mut doc, GUARDED);
     // The socket's frames are no response body; name them so the document describes them.
     if let Some(components) = doc.components.as_mut() {
-        use utoipa::{PartialSchema, ToSchema};
         use crate::realtime::dto::{ClientFrame, ErrorFrame};
+        use utoipa::{PartialSchema, ToSchema};
         components
             .schemas
             .insert(ClientFrame::name().into_owned(), ClientFrame::schema());

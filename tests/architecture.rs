@@ -14,6 +14,7 @@ const PLUMBING: &[&str] = &[
     "connections",
     "db",
     "error",
+    "events",
     "extract",
     "metrics",
     "openapi",

@@ -167,7 +167,11 @@ pub fn insert_members(
     Ok(())
 }
 
-pub fn member(conn: &mut DbConnection, chat_id: i64, user_id: i64) -> QueryResult<Option<MemberRow>> {
+pub fn member(
+    conn: &mut DbConnection,
+    chat_id: i64,
+    user_id: i64,
+) -> QueryResult<Option<MemberRow>> {
     chat_members::table
         .find((chat_id, user_id))
         .select(MemberRow::as_select())

@@ -164,7 +164,8 @@ pub async fn add_member(
     id: web::Path<i64>,
     body: extract::Json<NewMember>,
 ) -> ApiResult<HttpResponse> {
-    let member = service::add_member(&state, &principal, id.into_inner(), body.into_inner()).await?;
+    let member =
+        service::add_member(&state, &principal, id.into_inner(), body.into_inner()).await?;
     Ok(HttpResponse::Created().json(member))
 }
 

@@ -166,9 +166,12 @@ fn chat_outs(conn: &mut DbConnection, rows: Vec<ChatRow>, user_id: i64) -> ApiRe
                 last_activity_at: c.last_activity_at,
                 member_count: counts.get(&c.id).copied().unwrap_or(0),
                 my_role: member.map_or(MemberRole::Member, |m| MemberRole::parse(&m.role)),
-                peer: peers
-                    .get(&c.id)
-                    .map(|p| peer_authors.get(p).cloned().unwrap_or_else(|| unknown_author(*p))),
+                peer: peers.get(&c.id).map(|p| {
+                    peer_authors
+                        .get(p)
+                        .cloned()
+                        .unwrap_or_else(|| unknown_author(*p))
+                }),
                 last_message: last.remove(&c.id),
                 unread_count: unread.get(&c.id).copied().unwrap_or(0),
                 last_read_message_id: member.map_or(0, |m| m.last_read_message_id),
@@ -204,7 +207,12 @@ pub async fn create(
     principal.require(Action::StartChats)?;
     new.validate()?;
     let me = principal.user_id;
-    let mut others: Vec<i64> = new.member_ids.iter().copied().filter(|id| *id != me).collect();
+    let mut others: Vec<i64> = new
+        .member_ids
+        .iter()
+        .copied()
+        .filter(|id| *id != me)
+        .collect();
     others.sort_unstable();
     others.dedup();
     match new.kind {
@@ -528,9 +536,7 @@ pub async fn remove_member(
             require_group(&repo::find_chat(conn, id)?)?;
             repo::lock_chat(conn, id)?;
             if repo::member(conn, id, user_id)?.is_none() {
-                return Err(ApiError::not_found(format!(
-                    "user {user_id} in chat {id}"
-                )));
+                return Err(ApiError::not_found(format!("user {user_id} in chat {id}")));
             }
             let recipients = repo::member_ids(conn, id)?;
             repo::remove_member(conn, id, user_id)?;

@@ -61,7 +61,11 @@ pub async fn dashboard(
             0,
             "/api/v1/notifications?unread=true".to_owned(),
         ),
-        ("unread_messages", unread_messages, "/api/v1/chats".to_owned()),
+        (
+            "unread_messages",
+            unread_messages,
+            "/api/v1/chats".to_owned(),
+        ),
     ];
     let role = principal.role;
     let mut entries = if principal.is_staff() {

@@ -153,10 +153,7 @@ pub fn head(conn: &mut DbConnection, user_id: i64) -> QueryResult<i64> {
 
 /// Whether the event at `seq` is still kept.
 pub fn is_kept(conn: &mut DbConnection, user_id: i64, seq: i64) -> QueryResult<bool> {
-    diesel::select(diesel::dsl::exists(
-        user_events::table.find((user_id, seq)),
-    ))
-    .get_result(conn)
+    diesel::select(diesel::dsl::exists(user_events::table.find((user_id, seq)))).get_result(conn)
 }
 
 /// Up to `limit` of the user's events after `after`, in order.

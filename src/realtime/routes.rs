@@ -4,6 +4,7 @@ use super::dto::{ServerFrame, SocketQuery};
 use super::socket;
 use crate::auth::{Action, Principal};
 use crate::error::{ApiError, ApiResult};
+use crate::events::EventBus;
 use crate::extract;
 use crate::state::AppState;
 
@@ -19,9 +20,10 @@ use crate::state::AppState;
         (status = 101, body = ServerFrame, description = "Switching Protocols: the socket carries `ServerFrame`s to the client and `ClientFrame`s from it"),
         (status = 400, description = "Not a WebSocket upgrade request, or a bad `since`"),
         (status = 429, description = "Too many sockets open for this user"),
+        (status = 503, description = "The database is unavailable"),
     )
 )]
-#[get("/ws/chat")]
+#[get("/chat")]
 pub async fn chat_socket(
     req: HttpRequest,
     body: web::Payload,
@@ -32,16 +34,26 @@ pub async fn chat_socket(
     principal.require(Action::UseChats)?;
     let (response, session, stream) = actix_ws::handle(&req, body)
         .map_err(|e| ApiError::BadRequest(format!("not a WebSocket upgrade request: {e}")))?;
-    let subscription = state
-        .events
-        .subscribe(principal.user_id)
-        .ok_or_else(|| ApiError::TooManyRequests {
-            detail: format!(
-                "at most {} sockets per user; close one first",
-                state.settings.ws_sockets_per_user
-            ),
-            retry_after_secs: 5,
-        })?;
+    let subscription =
+        state
+            .events
+            .subscribe(principal.user_id)
+            .ok_or_else(|| ApiError::TooManyRequests {
+                detail: format!(
+                    "at most {} sockets per user; close one first",
+                    state.settings.ws_sockets_per_user
+                ),
+                retry_after_secs: 5,
+            })?;
+    // Where the stream starts is fixed now, before the upgrade: events committed from here
+    // on are pushed to the subscription above, so "live" loses nothing that happens while
+    // the socket starts.
+    let user = principal.user_id;
+    let since = query.since;
+    let resume = state
+        .db
+        .run(move |conn| EventBus::resume(conn, user, since))
+        .await?;
     let max_frame = state.settings.ws_max_frame_bytes;
     let stream = stream
         .max_frame_size(max_frame)
@@ -50,7 +62,7 @@ pub async fn chat_socket(
     actix_web::rt::spawn(socket::run(
         state.into_inner(),
         principal,
-        query.since,
+        resume,
         subscription,
         session,
         stream,

@@ -58,7 +58,7 @@ struct Socket {
 pub async fn run(
     state: Arc<AppState>,
     principal: Principal,
-    since: Option<i64>,
+    resume: Resume,
     mut subscription: Subscription,
     session: Session,
     mut stream: AggregatedMessageStream,
@@ -74,7 +74,7 @@ pub async fn run(
         typing_sent: HashMap::new(),
         overflowed: subscription.overflowed.clone(),
     };
-    let end = socket.serve(since, &mut subscription, &mut stream).await;
+    let end = socket.serve(resume, &mut subscription, &mut stream).await;
     drop(subscription);
     if let End::Close(reason) = end {
         // A client that is merely slow still reads this after its backlog; a dead one does
@@ -87,11 +87,11 @@ pub async fn run(
 impl Socket {
     async fn serve(
         &mut self,
-        since: Option<i64>,
+        resume: Resume,
         subscription: &mut Subscription,
         stream: &mut AggregatedMessageStream,
     ) -> End {
-        if let Err(end) = self.start(since, subscription).await {
+        if let Err(end) = self.start(resume, subscription).await {
             return end;
         }
         let interval = self.state.settings.ws_ping_interval;
@@ -140,14 +140,7 @@ impl Socket {
     }
 
     /// Replays what the client missed, then returns with the socket ready for live events.
-    async fn start(&mut self, since: Option<i64>, subscription: &mut Subscription) -> Result<(), End> {
-        let user = self.principal.user_id;
-        let resume = self
-            .state
-            .db
-            .run(move |conn| EventBus::resume(conn, user, since))
-            .await
-            .map_err(|e| self.failed(e))?;
+    async fn start(&mut self, resume: Resume, subscription: &mut Subscription) -> Result<(), End> {
         self.last = match resume {
             Resume::From(n) => n,
             Resume::Resync(head) => {
@@ -191,7 +184,8 @@ impl Socket {
                 .map_err(|e| self.failed(e))?;
             let count = i64::try_from(rows.len()).unwrap_or(i64::MAX);
             for row in rows {
-                self.send(event_frame(row.seq, &row.kind, &row.data)).await?;
+                self.send(event_frame(row.seq, &row.kind, &row.data))
+                    .await?;
                 self.last = row.seq;
             }
             let reached = until.is_some_and(|u| self.last >= u);
@@ -221,6 +215,24 @@ impl Socket {
                 CloseCode::Away,
                 "no answer to pings: the connection is presumed dead",
             ));
+        }
+        // Credentials were checked at the upgrade; a session ended since (logout, password
+        // change, erased account) ends its sockets too, within one interval.
+        if let Some(session_id) = self.principal.session_id {
+            let user = self.principal.user_id;
+            let active = self
+                .state
+                .db
+                .run(move |conn| {
+                    Ok(crate::auth::sessions::active_session_role(
+                        conn, session_id, user,
+                    )?)
+                })
+                .await
+                .map_err(|e| self.failed(e))?;
+            if active.is_none() {
+                return Err(close(CloseCode::Policy, "the session has ended"));
+            }
         }
         self.session.ping(b"").await.map_err(|_| End::Gone)
     }
@@ -337,6 +349,9 @@ impl Socket {
     /// The database failed mid-stream: the client should come back (and resume).
     fn failed(&self, e: ApiError) -> End {
         tracing::warn!(error = %e, "a socket could not read its events");
-        close(CloseCode::Again, "temporarily unavailable: reconnect with ?since")
+        close(
+            CloseCode::Again,
+            "temporarily unavailable: reconnect with ?since",
+        )
     }
 }

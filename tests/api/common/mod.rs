@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod socket;
+
 use std::collections::HashMap;
 use std::net::TcpListener;
 
