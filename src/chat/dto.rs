@@ -119,7 +119,11 @@ pub struct NewChat {
     pub kind: ChatKind,
     /// Groups only: 1–100 characters.
     #[validate(length(min = 1, max = 100), custom(function = "valid_title"))]
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub title: Option<String>,
     /// The other members (user ids; bots by their `user_id`). A direct chat names exactly one.
     #[validate(length(min = 1, max = MAX_INITIAL_MEMBERS))]
@@ -131,7 +135,11 @@ pub struct NewChat {
 #[serde(deny_unknown_fields)]
 pub struct ChatPatch {
     #[validate(length(min = 1, max = 100), custom(function = "valid_title"))]
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub title: String,
 }
 
@@ -225,13 +233,21 @@ pub struct NewMessage {
     pub kind: MessageKind,
     /// 1–4,000 characters.
     #[validate(length(min = 1, max = MAX_BODY_CHARS), custom(function = "valid_body"))]
-    #[schema(min_length = 1, max_length = 4000)]
+    #[schema(
+        min_length = 1,
+        max_length = 4000,
+        pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub body: Option<String>,
     pub file_id: Option<i64>,
     /// Makes the send idempotent: the same `client_id` again (by the same author, in the
     /// same chat) returns the first message with 200 instead of storing another.
     #[validate(length(min = 1, max = MAX_CLIENT_ID_CHARS), custom(function = "valid_client_id"))]
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]+$"
+    )]
     pub client_id: Option<String>,
 }
 
@@ -244,7 +260,11 @@ fn text_kind() -> MessageKind {
 pub struct MessagePatch {
     /// 1–4,000 characters.
     #[validate(length(min = 1, max = MAX_BODY_CHARS), custom(function = "valid_body"))]
-    #[schema(min_length = 1, max_length = 4000)]
+    #[schema(
+        min_length = 1,
+        max_length = 4000,
+        pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
+    )]
     pub body: String,
 }
 
