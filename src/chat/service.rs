@@ -530,10 +530,10 @@ pub async fn remove_member(
         .db
         .transaction(move |conn| {
             let mine = membership(conn, id, me)?;
+            require_group(&repo::find_chat(conn, id)?)?;
             if user_id != me {
                 require_admin(&mine)?;
             }
-            require_group(&repo::find_chat(conn, id)?)?;
             repo::lock_chat(conn, id)?;
             if repo::member(conn, id, user_id)?.is_none() {
                 return Err(ApiError::not_found(format!("user {user_id} in chat {id}")));

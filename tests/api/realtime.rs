@@ -617,3 +617,27 @@ async fn ended_sessions_and_silent_clients_lose_their_sockets() {
     let (_, code) = drain_frames(&mut silent).await;
     assert_eq!(code, Some(1001), "the silent client's socket");
 }
+
+#[actix_rt::test]
+async fn sockets_per_user_and_frame_sizes_are_capped() {
+    let app = TestApp::builder()
+        .env("STOCKROOM_WS_MAX_PER_USER", "2")
+        .env("STOCKROOM_WS_MAX_FRAME_BYTES", "2048")
+        .spawn()
+        .await;
+    let customer = app.customer("max").await;
+    let mut first = app.socket(&customer.token, None).await;
+    let _second = app.socket(&customer.token, None).await;
+    assert_eq!(
+        app.try_socket("/api/ws/chat", Some(&customer.token))
+            .await
+            .err(),
+        Some(429)
+    );
+    // A frame over the limit ends that socket with 1009; a new one may take its place.
+    first.send_text("x".repeat(4096)).await;
+    let (end, _) = first.until_end().await;
+    assert_eq!(end, Ended::Closed(Some(1009)));
+    let mut third = app.socket(&customer.token, None).await;
+    third.nothing_pending().await;
+}
