@@ -170,11 +170,11 @@ async fn dispatch(db: &Db, hub: &Arc<Hub>, instance: &str, payloads: Vec<String>
     if stored.is_empty() || users.is_empty() {
         return;
     }
-    let rows = match db
+    let (bodies, positions) = match db
         .run(move |conn| Ok(repo::deliveries(conn, &stored, &users)?))
         .await
     {
-        Ok(rows) => rows,
+        Ok(found) => found,
         Err(e) => {
             // The sockets read their streams from the tables instead.
             tracing::warn!(error = %e, "reading notified events failed");
@@ -182,17 +182,21 @@ async fn dispatch(db: &Db, hub: &Arc<Hub>, instance: &str, payloads: Vec<String>
             return;
         }
     };
-    let mut bodies: std::collections::HashMap<i64, Arc<EventBody>> = Default::default();
-    for row in rows {
-        let body = bodies
-            .entry(row.event_id)
-            .or_insert_with(|| {
+    let bodies: std::collections::HashMap<i64, Arc<EventBody>> = bodies
+        .into_iter()
+        .map(|e| {
+            (
+                e.id,
                 Arc::new(EventBody {
-                    kind: row.kind.clone(),
-                    data: row.data.clone(),
-                })
-            })
-            .clone();
-        hub.deliver(&[(row.user_id, row.seq)], &body);
+                    kind: e.kind,
+                    data: e.data,
+                }),
+            )
+        })
+        .collect();
+    for (event_id, user_id, seq) in positions {
+        if let Some(body) = bodies.get(&event_id) {
+            hub.deliver(&[(user_id, seq)], body);
+        }
     }
 }

@@ -214,6 +214,12 @@ impl EventBus {
     }
 }
 
+/// Creates a new user's (empty) stream, in the transaction that creates the user: positions
+/// are then taken by locking rows that already exist, never by inserting them.
+pub fn open_stream(conn: &mut DbConnection, user_id: i64) -> ApiResult<()> {
+    Ok(repo::open_streams(conn, &[user_id])?)
+}
+
 /// The text of a stored event's frame.
 pub fn event_frame(seq: i64, kind: &str, data: &str) -> String {
     // `kind` is one of our own names and `data` is JSON we wrote: no escaping needed.

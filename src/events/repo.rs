@@ -19,12 +19,10 @@ pub struct StreamRow {
     pub data: String,
 }
 
-/// One recipient of one event, for the cross-process listener.
+/// One stored event's payload, for the cross-process listener.
 #[derive(Debug, Clone, Queryable)]
-pub struct DeliveryRow {
-    pub event_id: i64,
-    pub user_id: i64,
-    pub seq: i64,
+pub struct EventRow {
+    pub id: i64,
     pub kind: String,
     pub data: String,
 }
@@ -45,14 +43,8 @@ pub fn insert_event(
         .get_result(conn)
 }
 
-/// Takes the next position in each user's stream (`users` sorted, without repeats) and
-/// returns `(user_id, seq)` pairs. Each user's counter stays locked until the transaction
-/// ends, so a later position can never commit before an earlier one: a reader that has seen
-/// position N has seen everything below it. Counters are locked in user-id order, so two
-/// writers with overlapping recipients queue instead of deadlocking. (SQLite runs one writer
-/// at a time, which gives the same guarantee.)
-pub fn take_positions(conn: &mut DbConnection, users: &[i64]) -> QueryResult<Vec<(i64, i64)>> {
-    let mut positions = Vec::with_capacity(users.len());
+/// Creates the users' counters where missing.
+pub fn open_streams(conn: &mut DbConnection, users: &[i64]) -> QueryResult<()> {
     for chunk in users.chunks(CHUNK) {
         let fresh: Vec<_> = chunk
             .iter()
@@ -63,47 +55,69 @@ pub fn take_positions(conn: &mut DbConnection, users: &[i64]) -> QueryResult<Vec
                 )
             })
             .collect();
-        let bumped: Vec<(i64, i64)> = on_backend!(conn, |c| {
-            diesel::insert_into(event_streams::table)
-                .values(&fresh)
-                .on_conflict_do_nothing()
-                .execute(c)?;
-            lock_in_order(c, chunk)?;
-            diesel::update(event_streams::table.filter(event_streams::user_id.eq_any(chunk)))
-                .set(event_streams::last_seq.eq(event_streams::last_seq + 1))
-                .returning((event_streams::user_id, event_streams::last_seq))
-                .get_results(c)?
-        });
+        on_backend!(conn, |c| diesel::insert_into(event_streams::table)
+            .values(&fresh)
+            .on_conflict_do_nothing()
+            .execute(c))?;
+    }
+    Ok(())
+}
+
+/// Takes the next position in each user's stream (`users` sorted, without repeats) and
+/// returns `(user_id, seq)` pairs. Each user's counter stays locked until the transaction
+/// ends, so a later position can never commit before an earlier one: a reader that has seen
+/// position N has seen everything below it. Counters are locked in user-id order, so two
+/// writers with overlapping recipients queue instead of deadlocking. (SQLite runs one writer
+/// at a time, which gives the same guarantee.) Counters are created with their users; one
+/// that is missing all the same is created here.
+pub fn take_positions(conn: &mut DbConnection, users: &[i64]) -> QueryResult<Vec<(i64, i64)>> {
+    let mut positions = Vec::with_capacity(users.len());
+    for chunk in users.chunks(CHUNK) {
+        let bumped = bump(conn, chunk)?;
+        if bumped.len() < chunk.len() {
+            let missing: Vec<i64> = chunk
+                .iter()
+                .copied()
+                .filter(|u| !bumped.iter().any(|(b, _)| b == u))
+                .collect();
+            open_streams(conn, &missing)?;
+            positions.extend(bump(conn, &missing)?);
+        }
         positions.extend(bumped);
     }
     Ok(positions)
 }
 
-trait LockInOrder {
-    fn lock_in_order(&mut self, users: &[i64]) -> QueryResult<()>;
-}
-
-fn lock_in_order<C: LockInOrder>(conn: &mut C, users: &[i64]) -> QueryResult<()> {
-    conn.lock_in_order(users)
-}
-
-impl LockInOrder for diesel::PgConnection {
-    fn lock_in_order(&mut self, users: &[i64]) -> QueryResult<()> {
-        event_streams::table
-            .filter(event_streams::user_id.eq_any(users))
-            .order(event_streams::user_id)
-            .select(event_streams::user_id)
-            .for_update()
-            .load::<i64>(self)
-            .map(drop)
+/// Locks (in user-id order) and advances the existing counters of `users`: one statement.
+fn bump(conn: &mut DbConnection, users: &[i64]) -> QueryResult<Vec<(i64, i64)>> {
+    use diesel::sql_types::{Array, BigInt};
+    #[derive(QueryableByName)]
+    struct Bumped {
+        #[diesel(sql_type = BigInt)]
+        user_id: i64,
+        #[diesel(sql_type = BigInt)]
+        last_seq: i64,
     }
-}
-
-impl LockInOrder for diesel::SqliteConnection {
-    /// The transaction already holds SQLite's one write lock (`BEGIN IMMEDIATE`).
-    fn lock_in_order(&mut self, _users: &[i64]) -> QueryResult<()> {
-        Ok(())
-    }
+    let rows: Vec<Bumped> = match conn {
+        DbConnection::Postgresql(c) => diesel::sql_query(
+            "UPDATE event_streams SET last_seq = last_seq + 1 WHERE user_id IN \
+             (SELECT user_id FROM event_streams WHERE user_id = ANY($1) ORDER BY user_id FOR UPDATE) \
+             RETURNING user_id, last_seq",
+        )
+        .bind::<Array<BigInt>, _>(users)
+        .load(c)?,
+        // The transaction holds SQLite's one write lock (`BEGIN IMMEDIATE`).
+        DbConnection::Sqlite(c) => {
+            diesel::update(event_streams::table.filter(event_streams::user_id.eq_any(users)))
+                .set(event_streams::last_seq.eq(event_streams::last_seq + 1))
+                .returning((event_streams::user_id, event_streams::last_seq))
+                .get_results::<(i64, i64)>(c)?
+                .into_iter()
+                .map(|(user_id, last_seq)| Bumped { user_id, last_seq })
+                .collect()
+        }
+    };
+    Ok(rows.into_iter().map(|b| (b.user_id, b.last_seq)).collect())
 }
 
 pub fn insert_recipients(
@@ -173,30 +187,32 @@ pub fn after(
         .load(conn)
 }
 
-/// What `event_ids` hold for `users` (the users with a socket on this process).
+/// The payloads of `event_ids`, and their positions for `users` (the users with a socket
+/// on this process): `(event_id, user_id, seq)`.
 pub fn deliveries(
     conn: &mut DbConnection,
     event_ids: &[i64],
     users: &[i64],
-) -> QueryResult<Vec<DeliveryRow>> {
-    let mut rows = Vec::new();
+) -> QueryResult<(Vec<EventRow>, Vec<(i64, i64, i64)>)> {
+    let bodies = events::table
+        .filter(events::id.eq_any(event_ids))
+        .select((events::id, events::kind, events::data))
+        .load::<EventRow>(conn)?;
+    let mut positions = Vec::new();
     for users in users.chunks(CHUNK) {
-        rows.extend(
+        positions.extend(
             user_events::table
-                .inner_join(events::table)
                 .filter(user_events::event_id.eq_any(event_ids))
                 .filter(user_events::user_id.eq_any(users))
                 .select((
                     user_events::event_id,
                     user_events::user_id,
                     user_events::seq,
-                    events::kind,
-                    events::data,
                 ))
-                .load::<DeliveryRow>(conn)?,
+                .load::<(i64, i64, i64)>(conn)?,
         );
     }
-    Ok(rows)
+    Ok((bodies, positions))
 }
 
 /// Deletes up to `batch` events older than `before` (their recipients go with them).

@@ -100,7 +100,9 @@ pub async fn create_account(state: &AppState, req: NewAccount, role: Role) -> Ap
                 updated_at: now,
             };
             // A race lost to another sign-up is a unique violation, answered naming the field.
-            repo::insert_user(conn, &new).map_err(ApiError::from)
+            let id = repo::insert_user(conn, &new).map_err(ApiError::from)?;
+            crate::events::open_stream(conn, id)?;
+            Ok(id)
         })
         .await?;
     user(state, id).await

@@ -25,6 +25,9 @@ use crate::state::AppState;
 const REPLAY_PAGE: i64 = 500;
 /// `typing` frames a socket may send per chat: one per this interval; more are ignored.
 const TYPING_INTERVAL: Duration = Duration::from_secs(1);
+/// How long a socket waits for pushes published out of order before reading the gap from
+/// the database.
+const GAP_GRACE: Duration = Duration::from_millis(50);
 /// The close code for a client whose queue overflowed (application-defined range).
 pub const CLOSE_TOO_SLOW: u16 = 4008;
 
@@ -102,7 +105,7 @@ impl Socket {
                 biased;
                 _ = subscription.overflowed.notified() => Err(self.too_slow()),
                 push = subscription.queue.recv() => match push {
-                    Some(push) => self.on_push(push).await,
+                    Some(push) => self.on_push(push, subscription).await,
                     None => Err(self.too_slow()),
                 },
                 frame = stream.recv() => self.on_client(frame).await,
@@ -195,7 +198,7 @@ impl Socket {
         }
     }
 
-    async fn on_push(&mut self, push: Push) -> Result<(), End> {
+    async fn on_push(&mut self, push: Push, subscription: &mut Subscription) -> Result<(), End> {
         match push {
             Push::Event { seq, .. } if seq <= self.last => Ok(()),
             Push::Event { seq, body } if seq == self.last + 1 => {
@@ -203,10 +206,51 @@ impl Socket {
                 self.last = seq;
                 Ok(())
             }
-            Push::Event { seq, .. } => self.replay(Some(seq)).await.map(drop),
+            Push::Event { seq, body } => self.fill_gap(seq, body, subscription).await,
             Push::CatchUp => self.replay(None).await.map(drop),
             Push::Ephemeral(frame) => self.send(frame.to_string()).await,
         }
+    }
+
+    /// A push arrived ahead of `last + 1`. Writers that commit one after the other may
+    /// publish in the other order, so the missing pushes usually follow within moments:
+    /// wait briefly for them (sending each as the run becomes whole), then read whatever is
+    /// still missing from the database. Waiting spares the database a read per socket when
+    /// a large group's messages cross.
+    async fn fill_gap(
+        &mut self,
+        seq: i64,
+        body: Arc<crate::events::EventBody>,
+        subscription: &mut Subscription,
+    ) -> Result<(), End> {
+        let mut ahead = std::collections::BTreeMap::new();
+        ahead.insert(seq, body);
+        let deadline = tokio::time::Instant::now() + GAP_GRACE;
+        loop {
+            while let Some(entry) = ahead.first_entry() {
+                if *entry.key() > self.last + 1 {
+                    break;
+                }
+                let (next, body) = entry.remove_entry();
+                if next == self.last + 1 {
+                    self.send(event_frame(next, &body.kind, &body.data)).await?;
+                    self.last = next;
+                }
+            }
+            if ahead.is_empty() {
+                return Ok(());
+            }
+            match tokio::time::timeout_at(deadline, subscription.queue.recv()).await {
+                Ok(Some(Push::Event { seq, body })) if seq > self.last => {
+                    ahead.insert(seq, body);
+                }
+                Ok(Some(Push::Event { .. })) => {}
+                Ok(Some(Push::Ephemeral(frame))) => self.send(frame.to_string()).await?,
+                Ok(Some(Push::CatchUp)) | Ok(None) | Err(_) => break,
+            }
+        }
+        let target = ahead.keys().next_back().copied().unwrap_or(self.last);
+        self.replay(Some(target)).await.map(drop)
     }
 
     async fn on_heartbeat(&mut self, interval: Duration) -> Result<(), End> {

@@ -47,7 +47,9 @@ CREATE INDEX messages_file ON messages (file_id);
 CREATE TABLE event_streams (
     user_id BIGINT PRIMARY KEY NOT NULL REFERENCES users (id),
     last_seq BIGINT NOT NULL
-);
+) WITH (fillfactor = 50);
+-- (Half-full pages: every event rewrites its recipients' counters, and room on the same page
+-- keeps those updates HOT and lets PostgreSQL prune old row versions in place.)
 
 -- An event's payload, stored once however many users receive it.
 CREATE TABLE events (
@@ -66,3 +68,6 @@ CREATE TABLE user_events (
     PRIMARY KEY (user_id, seq)
 );
 CREATE INDEX user_events_event ON user_events (event_id);
+
+-- Every user has a stream from the start (new users get theirs when they are created).
+INSERT INTO event_streams (user_id, last_seq) SELECT id, 0 FROM users;

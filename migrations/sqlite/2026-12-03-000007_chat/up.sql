@@ -64,5 +64,8 @@ CREATE TABLE user_events (
     seq BIGINT NOT NULL,
     event_id BIGINT NOT NULL REFERENCES events (id) ON DELETE CASCADE,
     PRIMARY KEY (user_id, seq)
-);
+) WITHOUT ROWID;
 CREATE INDEX user_events_event ON user_events (event_id);
+
+-- Every user has a stream from the start (new users get theirs when they are created).
+INSERT INTO event_streams (user_id, last_seq) SELECT id, 0 FROM users;
