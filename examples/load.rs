@@ -5,8 +5,21 @@
 //! cargo run --release --example load -- --url http://127.0.0.1:8080 seed-items 100000 --login owner --password '…'
 //! cargo run --release --example load -- --url http://127.0.0.1:8080 get /api/v1/items?limit=50 --login owner --password '…'
 //! cargo run --release --example load -- --url http://127.0.0.1:8080 logins-and-me --login owner --password '…'
+//! cargo run --release --example load -- --url http://127.0.0.1:8080 --login owner --password '…' \
+//!     fanout --members 1000 --rate 50 --seconds 20 [--ws-url http://127.0.0.1:8081 …]
 //! ```
+//!
+//! `fanout` makes (or reuses) `members − 1` worker accounts named `<prefix>-<n>`, puts them
+//! and the owner in a new group, opens one WebSocket per member (round-robin over the
+//! `--ws-url`s, `--url` by default; raise `ulimit -n` for big groups), then the owner posts
+//! `--rate` messages a second for `--seconds`, on a fixed schedule. Every socket measures
+//! each `message.created` from the send to its arrival (and relative to the send's HTTP
+//! answer); a socket the server closes comes back with `?since=`. The report counts
+//! losses, duplicates, `seq` gaps and reconnections, and gives latency percentiles.
 
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
@@ -21,10 +34,10 @@ struct Args {
     #[arg(long)]
     password: String,
     /// Concurrent clients per scenario.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, global = true, default_value_t = 16)]
     concurrency: usize,
     /// How long each measurement runs.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, global = true, default_value_t = 10)]
     seconds: u64,
     #[command(subcommand)]
     command: Cmd,
@@ -46,6 +59,29 @@ enum Cmd {
         rounds: usize,
         #[arg(long)]
         imports: bool,
+    },
+    /// One group of `members` (the owner sends, everyone has a socket open): the owner
+    /// posts `rate` messages a second and every socket times their arrival. `--concurrency`
+    /// bounds the setup's parallel requests.
+    Fanout {
+        /// Members of the group, the sender included; one socket each.
+        #[arg(long, default_value_t = 1000)]
+        members: usize,
+        /// Messages per second, sent on a fixed schedule.
+        #[arg(long, default_value_t = 50)]
+        rate: u32,
+        /// Where the sockets connect, round-robin when repeated (default: `--url`).
+        #[arg(long)]
+        ws_url: Vec<String>,
+        /// Threads running the sockets.
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+        /// How long to wait for late deliveries after the last send answered, in seconds.
+        #[arg(long, default_value_t = 10)]
+        drain: u64,
+        /// Worker accounts are `<prefix>-<n>`; they are reused by later runs.
+        #[arg(long, default_value = "fanout")]
+        prefix: String,
     },
 }
 
@@ -208,6 +244,613 @@ where
     all
 }
 
+/// The fan-out scenario's settings.
+struct Fanout {
+    url: String,
+    bearer: String,
+    members: usize,
+    rate: u32,
+    seconds: u64,
+    ws_urls: Vec<String>,
+    threads: usize,
+    drain: Duration,
+    prefix: String,
+    concurrency: usize,
+}
+
+/// What the socket clients share with the main thread.
+struct Shared {
+    /// The time every `sent`/`received` nanosecond count is measured from.
+    t0: Instant,
+    /// Tags this run's `client_id`s: `<run>:<message>:<sent nanos>`.
+    run: String,
+    messages: usize,
+    opened: AtomicUsize,
+    refused: AtomicUsize,
+    /// First deliveries of this run's messages, over all sockets.
+    delivered: AtomicU64,
+}
+
+/// One socket's record.
+#[derive(Default)]
+struct SocketResult {
+    /// Per message: its latency in µs + 1 at this socket's first delivery (0: never).
+    first: Vec<u32>,
+    duplicates: u64,
+    /// Frames whose `seq` was not the previous one + 1.
+    seq_gaps: u64,
+    /// The last arrival of one of this run's messages, in ns since `t0`.
+    last_ns: u64,
+    /// Why the socket ended before the run did: `None` while it stayed open.
+    ended: Option<String>,
+    /// Why it was closed or broke, each time it then reconnected.
+    drops: Vec<String>,
+    /// `resync` frames: the events after `since` were no longer kept.
+    resyncs: u64,
+    open: bool,
+}
+
+/// The parts of a server frame the fan-out reads.
+#[derive(serde::Deserialize)]
+struct WsFrame<'a> {
+    seq: Option<i64>,
+    #[serde(rename = "type", borrow)]
+    kind: &'a str,
+    #[serde(borrow)]
+    data: Option<WsData<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+struct WsData<'a> {
+    #[serde(borrow)]
+    client_id: Option<&'a str>,
+}
+
+/// The process's CPU time (user + system), from /proc (Linux); `None` elsewhere.
+fn cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let after = stat.rsplit_once(") ")?.1;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the command.
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
+}
+
+/// Percentiles of sorted values, scaled by `unit` (µs → ms: 1000).
+fn pct(sorted: &[u64], p: f64, unit: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i] as f64 / unit
+}
+
+/// Signs a member up (or finds it from an earlier run), makes it a worker, and logs it in:
+/// its user id and access token.
+async fn fanout_member(
+    c: &awc::Client,
+    url: &str,
+    bearer: &str,
+    username: &str,
+) -> Result<(i64, String), String> {
+    let password = "fanout bench password";
+    let res = c
+        .post(format!("{url}/api/v1/auth/register"))
+        .send_json(&json!({"username": username, "email": format!("{username}@example.com"), "password": password}))
+        .await
+        .map_err(|e| format!("register {username}: {e}"))?;
+    if !(res.status().is_success() || res.status().as_u16() == 409) {
+        return Err(format!("register {username}: {}", res.status()));
+    }
+    let login = || async {
+        let mut res = c
+            .post(format!("{url}/api/v1/auth/login"))
+            .send_json(&json!({"login": username, "password": password}))
+            .await
+            .map_err(|e| format!("login {username}: {e}"))?;
+        let body: Value = res
+            .json()
+            .await
+            .map_err(|e| format!("login {username}: {e}"))?;
+        match (body["access_token"].as_str(), body["user"]["id"].as_i64()) {
+            (Some(token), Some(id)) => Ok((
+                id,
+                token.to_owned(),
+                body["user"]["role"].as_str() == Some("worker"),
+            )),
+            _ => Err(format!("login {username}: {} {body}", res.status())),
+        }
+    };
+    let (id, token, worker) = login().await?;
+    if !worker {
+        let res = c
+            .patch(format!("{url}/api/v1/users/{id}/role"))
+            .bearer_auth(bearer)
+            .send_json(&json!({"role": "worker"}))
+            .await
+            .map_err(|e| format!("promote {username}: {e}"))?;
+        if !res.status().is_success() {
+            return Err(format!("promote {username}: {}", res.status()));
+        }
+    }
+    Ok((id, token))
+}
+
+/// One member's socket: opens, then records every frame until `stop`. A socket the server
+/// closes (or that breaks) comes back with `?since=` its last `seq`, as a real client does.
+async fn fanout_socket(
+    c: awc::Client,
+    url: String,
+    token: String,
+    shared: Arc<Shared>,
+    gate: Rc<tokio::sync::Semaphore>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> SocketResult {
+    use awc::ws::{Frame, Message};
+    use futures::{SinkExt, StreamExt};
+
+    /// Drops and refused reconnections a socket bears before it gives up.
+    const RECONNECTS: usize = 50;
+    let mut out = SocketResult {
+        first: vec![0; shared.messages],
+        ..SocketResult::default()
+    };
+    let mut last_seq: Option<i64> = None;
+    loop {
+        let path = match last_seq {
+            Some(seq) => format!("{url}/api/ws/chat?since={seq}"),
+            None => format!("{url}/api/ws/chat"),
+        };
+        let connected = {
+            let _permit = gate.acquire().await;
+            c.ws(path)
+                .bearer_auth(&token)
+                .max_frame_size(1 << 20)
+                .connect()
+                .await
+        };
+        let mut framed = match connected {
+            Ok((_, framed)) => framed,
+            Err(e) if !out.open => {
+                shared.refused.fetch_add(1, Ordering::Relaxed);
+                out.ended = Some(format!("not opened: {e:?}"));
+                return out;
+            }
+            Err(e) => {
+                let why = format!("reconnect refused: {e:?}");
+                if out.drops.len() >= RECONNECTS || *stop.borrow() {
+                    out.ended = Some(why);
+                    return out;
+                }
+                out.drops.push(why);
+                actix_rt::time::sleep(Duration::from_millis(250)).await;
+                continue;
+            }
+        };
+        if !out.open {
+            out.open = true;
+            shared.opened.fetch_add(1, Ordering::Relaxed);
+        }
+        let dropped = loop {
+            let frame = tokio::select! {
+                _ = stop.changed() => {
+                    let _ = framed.send(Message::Close(None)).await;
+                    return out;
+                }
+                frame = framed.next() => frame,
+            };
+            let at = shared.t0.elapsed().as_nanos() as u64;
+            let bytes = match frame {
+                Some(Ok(Frame::Text(bytes))) => bytes,
+                Some(Ok(Frame::Ping(bytes))) => {
+                    let _ = framed.send(Message::Pong(bytes)).await;
+                    continue;
+                }
+                Some(Ok(Frame::Close(reason))) => {
+                    break match reason {
+                        Some(r) => {
+                            format!("closed {:?}: {}", r.code, r.description.unwrap_or_default())
+                        }
+                        None => "closed".to_owned(),
+                    };
+                }
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => break format!("protocol error: {e}"),
+                None => break "connection ended".to_owned(),
+            };
+            let Ok(frame) = serde_json::from_slice::<WsFrame>(&bytes) else {
+                continue;
+            };
+            if let Some(seq) = frame.seq {
+                if last_seq.is_some_and(|last| seq != last + 1) {
+                    out.seq_gaps += 1;
+                }
+                last_seq = Some(seq);
+            }
+            if frame.kind == "resync" {
+                out.resyncs += 1;
+            }
+            if frame.kind != "message.created" {
+                continue;
+            }
+            let Some(mut parts) = frame
+                .data
+                .and_then(|d| d.client_id)
+                .and_then(|id| id.strip_prefix(shared.run.as_str()))
+                .and_then(|rest| rest.strip_prefix(':'))
+                .map(|rest| rest.split(':'))
+            else {
+                continue;
+            };
+            let (Some(Ok(k)), Some(Ok(sent))) = (
+                parts.next().map(str::parse::<usize>),
+                parts.next().map(str::parse::<u64>),
+            ) else {
+                continue;
+            };
+            let Some(slot) = out.first.get_mut(k) else {
+                continue;
+            };
+            if *slot != 0 {
+                out.duplicates += 1;
+                continue;
+            }
+            let micros = at.saturating_sub(sent) / 1000;
+            *slot = u32::try_from(micros).unwrap_or(u32::MAX - 1) + 1;
+            out.last_ns = out.last_ns.max(at);
+            shared.delivered.fetch_add(1, Ordering::Relaxed);
+        };
+        if out.drops.len() >= RECONNECTS || *stop.borrow() {
+            out.ended = Some(dropped);
+            return out;
+        }
+        out.drops.push(dropped);
+        actix_rt::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A thread of socket clients (on its own runtime, so the sockets' parsing is not on the
+/// sender's thread).
+fn fanout_thread(
+    jobs: Vec<(String, String)>,
+    shared: Arc<Shared>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> std::thread::JoinHandle<Vec<SocketResult>> {
+    std::thread::spawn(move || {
+        actix_rt::System::new().block_on(async move {
+            // No pool limit: every socket holds its connection for the whole run.
+            let c = awc::Client::builder()
+                .connector(awc::Connector::new().limit(0))
+                .timeout(Duration::from_secs(30))
+                .finish();
+            // A few handshakes at a time, so the listen backlog never overflows.
+            let gate = Rc::new(tokio::sync::Semaphore::new(32));
+            let tasks: Vec<_> = jobs
+                .into_iter()
+                .map(|(url, token)| {
+                    actix_rt::spawn(fanout_socket(
+                        c.clone(),
+                        url,
+                        token,
+                        shared.clone(),
+                        gate.clone(),
+                        stop.clone(),
+                    ))
+                })
+                .collect();
+            let mut results = Vec::with_capacity(tasks.len());
+            for t in tasks {
+                results.push(t.await.unwrap_or_default());
+            }
+            results
+        })
+    })
+}
+
+async fn fanout(f: Fanout) {
+    let c = client();
+    let setup = Instant::now();
+    let mut res = c
+        .get(format!("{}/api/v1/me", f.url))
+        .bearer_auth(&f.bearer)
+        .send()
+        .await
+        .expect("GET /me");
+    let me: Value = res.json().await.expect("/me body");
+    let owner_id = me["id"].as_i64().expect("the owner's id");
+
+    // The members: the owner first, then the workers.
+    let workers = f.members.saturating_sub(1);
+    let per_task = f.concurrency.max(1);
+    let tasks: Vec<_> = (0..per_task)
+        .map(|j| {
+            let (url, bearer, prefix) = (f.url.clone(), f.bearer.clone(), f.prefix.clone());
+            actix_rt::spawn(async move {
+                let c = client();
+                let mut got = Vec::new();
+                for n in (j..workers).step_by(per_task) {
+                    let username = format!("{prefix}-{n}");
+                    got.push((n, fanout_member(&c, &url, &bearer, &username).await));
+                }
+                got
+            })
+        })
+        .collect();
+    let mut members: Vec<(usize, (i64, String))> = Vec::with_capacity(f.members);
+    for t in tasks {
+        for (n, r) in t.await.expect("a setup task") {
+            members.push((n, r.unwrap_or_else(|e| panic!("setting up a member: {e}"))));
+        }
+    }
+    members.sort_by_key(|(n, _)| *n);
+    let mut members: Vec<(i64, String)> = members.into_iter().map(|(_, m)| m).collect();
+    members.insert(0, (owner_id, f.bearer.clone()));
+    let accounts = setup.elapsed();
+
+    let run = format!("fo{}x{}", std::process::id(), rand_suffix());
+    let mut res = c
+        .post(format!("{}/api/v1/chats", f.url))
+        .bearer_auth(&f.bearer)
+        .timeout(Duration::from_secs(120))
+        .send_json(&json!({
+            "kind": "group",
+            "title": format!("fanout {run}"),
+            "member_ids": members.iter().skip(1).map(|(id, _)| *id).collect::<Vec<_>>(),
+        }))
+        .await
+        .expect("create the group");
+    let chat: Value = res.json().limit(1 << 22).await.expect("the group");
+    let chat_id = chat["id"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("no group: {} {chat}", res.status()));
+
+    let messages = (u64::from(f.rate) * f.seconds) as usize;
+    let shared = Arc::new(Shared {
+        t0: Instant::now(),
+        run: run.clone(),
+        messages,
+        opened: AtomicUsize::new(0),
+        refused: AtomicUsize::new(0),
+        delivered: AtomicU64::new(0),
+    });
+    let ws_urls = if f.ws_urls.is_empty() {
+        vec![f.url.clone()]
+    } else {
+        f.ws_urls.clone()
+    };
+    let threads = f.threads.max(1);
+    let mut jobs: Vec<Vec<(String, String)>> = vec![Vec::new(); threads];
+    for (i, (_, token)) in members.iter().enumerate() {
+        jobs[i % threads].push((ws_urls[i % ws_urls.len()].clone(), token.clone()));
+    }
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let handles: Vec<_> = jobs
+        .into_iter()
+        .map(|jobs| fanout_thread(jobs, shared.clone(), stop_rx.clone()))
+        .collect();
+    let opening = Instant::now();
+    while shared.opened.load(Ordering::Relaxed) + shared.refused.load(Ordering::Relaxed)
+        < members.len()
+        && opening.elapsed() < Duration::from_secs(300)
+    {
+        actix_rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    let opened = shared.opened.load(Ordering::Relaxed);
+    println!(
+        "setup: {} members ready in {:.1}s, group {chat_id} created, {opened} sockets open ({} refused) in {:.1}s",
+        members.len(),
+        accounts.as_secs_f64(),
+        shared.refused.load(Ordering::Relaxed),
+        opening.elapsed().as_secs_f64()
+    );
+    // Let the member_added events and the handshakes settle before measuring.
+    actix_rt::time::sleep(Duration::from_secs(2)).await;
+
+    // The sender: a fixed schedule, each send on its own task so a slow answer delays
+    // no later send.
+    let cpu_before = cpu_time();
+    let start = Instant::now();
+    let period = Duration::from_secs(1) / f.rate.max(1);
+    let sender = client();
+    let mut sends = Vec::with_capacity(messages);
+    let mut lag_max = Duration::ZERO;
+    for k in 0..messages {
+        let due = start + period * u32::try_from(k).unwrap_or(u32::MAX);
+        actix_rt::time::sleep_until(due.into()).await;
+        lag_max = lag_max.max(due.elapsed());
+        let (c, url, bearer, shared) = (
+            sender.clone(),
+            f.url.clone(),
+            f.bearer.clone(),
+            shared.clone(),
+        );
+        sends.push(actix_rt::spawn(async move {
+            let sent = shared.t0.elapsed().as_nanos() as u64;
+            let body = json!({
+                "kind": "text",
+                "body": format!("fanout message {k}, sent at {sent} ns"),
+                "client_id": format!("{}:{k}:{sent}", shared.run),
+            });
+            let at = Instant::now();
+            let status = match c
+                .post(format!("{url}/api/v1/chats/{chat_id}/messages"))
+                .bearer_auth(&bearer)
+                .send_json(&body)
+                .await
+            {
+                Ok(mut res) => {
+                    let _ = res.body().await;
+                    res.status().as_u16()
+                }
+                Err(_) => 0,
+            };
+            (status, at.elapsed().as_micros() as u64)
+        }));
+    }
+    let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
+    let mut send_us = Vec::with_capacity(messages);
+    let mut ok = vec![false; messages];
+    for (k, s) in sends.into_iter().enumerate() {
+        let (status, us) = s.await.unwrap_or((0, 0));
+        *statuses.entry(status).or_default() += 1;
+        send_us.push(us);
+        ok[k] = status == 201;
+    }
+    let sent_ok = ok.iter().filter(|o| **o).count();
+    let sending = start.elapsed();
+    let expected = (sent_ok * members.len()) as u64;
+    // Late deliveries: wait until all arrived and a second passed without more (a send
+    // that failed at the client may still have been stored and delivered), or `drain`.
+    let drain_from = Instant::now();
+    let (mut seen, mut quiet_since) = (0, Instant::now());
+    while drain_from.elapsed() < f.drain {
+        let now = shared.delivered.load(Ordering::Relaxed);
+        if now != seen {
+            (seen, quiet_since) = (now, Instant::now());
+        } else if now >= (sent_ok * opened) as u64 && quiet_since.elapsed() > Duration::from_secs(1)
+        {
+            break;
+        }
+        actix_rt::time::sleep(Duration::from_millis(10)).await;
+    }
+    let cpu = cpu_before.zip(cpu_time()).map(|(a, b)| b.saturating_sub(a));
+    let _ = stop_tx.send(true);
+    let results: Vec<SocketResult> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap_or_default())
+        .collect();
+
+    // Every first delivery; per message, the time its last member got it.
+    let mut latencies = Vec::with_capacity(expected as usize);
+    // Arrival relative to the send's answer (negative: the socket was first).
+    let mut after_answer: Vec<i64> = Vec::with_capacity(expected as usize);
+    let mut everyone = vec![0u64; messages];
+    let mut reached = vec![0usize; messages];
+    let (mut duplicates, mut gaps, mut stray, mut last_ns, mut resyncs) = (0, 0, 0, 0, 0);
+    let mut ended = std::collections::BTreeMap::<String, usize>::new();
+    let mut drops = std::collections::BTreeMap::<String, usize>::new();
+    for r in &results {
+        duplicates += r.duplicates;
+        gaps += r.seq_gaps;
+        resyncs += r.resyncs;
+        for why in &r.drops {
+            *drops.entry(why.clone()).or_default() += 1;
+        }
+        last_ns = last_ns.max(r.last_ns);
+        if let Some(why) = &r.ended {
+            *ended.entry(why.clone()).or_default() += 1;
+        }
+        for (k, v) in r.first.iter().enumerate() {
+            if *v == 0 {
+                continue;
+            }
+            if !ok[k] {
+                stray += 1;
+                continue;
+            }
+            let us = u64::from(*v - 1);
+            latencies.push(us);
+            after_answer.push(us as i64 - send_us[k] as i64);
+            everyone[k] = everyone[k].max(us);
+            reached[k] += 1;
+        }
+    }
+    latencies.sort_unstable();
+    send_us.sort_unstable();
+    after_answer.sort_unstable();
+    let mut complete: Vec<u64> = (0..messages)
+        .filter(|k| ok[*k] && reached[*k] == members.len())
+        .map(|k| everyone[k])
+        .collect();
+    complete.sort_unstable();
+    let received = latencies.len() as u64;
+    let window = Duration::from_nanos(last_ns)
+        .saturating_sub(start.duration_since(shared.t0))
+        .as_secs_f64();
+    let ms = |v: &[u64], p| pct(v, p, 1000.0);
+    println!(
+        "fanout: {} members, {} msg/s for {}s, sent to {}, {opened} sockets on {} ({} threads)",
+        members.len(),
+        f.rate,
+        f.seconds,
+        f.url,
+        ws_urls.join(" + "),
+        threads
+    );
+    println!("  {:<26}{}", "messages sent", messages);
+    println!("  {:<26}{statuses:?}", "send statuses");
+    println!("  {:<26}{expected} (201s x members)", "deliveries expected");
+    println!("  {:<26}{received}", "deliveries received");
+    println!("  {:<26}{}", "lost", expected.saturating_sub(received));
+    println!("  {:<26}{duplicates}", "duplicates");
+    println!("  {:<26}{gaps}", "seq gaps");
+    if stray > 0 {
+        println!("  {:<26}{stray}", "deliveries, failed sends");
+    }
+    println!("  {:<26}{drops:?}", "reconnects (with since)");
+    println!("  {:<26}{ended:?}", "sockets ended early");
+    if resyncs > 0 {
+        println!("  {:<26}{resyncs}", "resync frames");
+    }
+    println!(
+        "  {:<26}p50 {:.1}  p90 {:.1}  p99 {:.1}  max {:.1}",
+        "delivery latency ms",
+        ms(&latencies, 0.50),
+        ms(&latencies, 0.90),
+        ms(&latencies, 0.99),
+        ms(&latencies, 1.0)
+    );
+    let signed = |p: f64| {
+        let i = ((after_answer.len() as f64 * p).ceil() as usize)
+            .clamp(1, after_answer.len().max(1))
+            - 1;
+        after_answer.get(i).map_or(f64::NAN, |v| *v as f64 / 1000.0)
+    };
+    println!(
+        "  {:<26}p50 {:.1}  p99 {:.1}  max {:.1}",
+        "  after the send's answer",
+        signed(0.50),
+        signed(0.99),
+        signed(1.0)
+    );
+    println!(
+        "  {:<26}p50 {:.1}  p99 {:.1}  max {:.1}  ({} of {sent_ok} reached everyone)",
+        "last member's latency ms",
+        ms(&complete, 0.50),
+        ms(&complete, 0.99),
+        ms(&complete, 1.0),
+        complete.len()
+    );
+    println!(
+        "  {:<26}{:.0} (first send to last delivery: {window:.1}s)",
+        "deliveries/s",
+        received as f64 / window
+    );
+    println!(
+        "  {:<26}p50 {:.1}  p99 {:.1}  max {:.1}",
+        "send (REST) latency ms",
+        ms(&send_us, 0.50),
+        ms(&send_us, 0.99),
+        ms(&send_us, 1.0)
+    );
+    println!(
+        "  {:<26}sending {:.1}s, sender lag max {:.1} ms, load generator CPU {}",
+        "client side",
+        sending.as_secs_f64(),
+        lag_max.as_secs_f64() * 1000.0,
+        cpu.map_or("?".to_owned(), |d| format!("{:.1}s", d.as_secs_f64()))
+    );
+}
+
+/// A few random characters to tell runs apart.
+fn rand_suffix() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    format!("{:x}", nanos % 0xFFFF_FFFF)
+}
+
 fn client() -> awc::Client {
     awc::Client::builder()
         .timeout(Duration::from_secs(30))
@@ -220,6 +863,28 @@ async fn main() {
     let c = client();
     let bearer = token(&c, &args.url, &args.login, &args.password).await;
     match args.command {
+        Cmd::Fanout {
+            members,
+            rate,
+            ws_url,
+            threads,
+            drain,
+            prefix,
+        } => {
+            fanout(Fanout {
+                url: args.url.clone(),
+                bearer,
+                members,
+                rate,
+                seconds: args.seconds,
+                ws_urls: ws_url,
+                threads,
+                drain: Duration::from_secs(drain),
+                prefix,
+                concurrency: args.concurrency,
+            })
+            .await
+        }
         Cmd::WriteStorm { rounds, imports } => {
             let started = Instant::now();
             let mut setup = StatusCounts::default();

@@ -19,6 +19,9 @@ pub struct StreamRow {
     pub data: String,
 }
 
+/// `(event_id, user_id, seq)`: where an event sits in a user's stream.
+pub type Position = (i64, i64, i64);
+
 /// One stored event's payload, for the cross-process listener.
 #[derive(Debug, Clone, Queryable)]
 pub struct EventRow {
@@ -193,7 +196,7 @@ pub fn deliveries(
     conn: &mut DbConnection,
     event_ids: &[i64],
     users: &[i64],
-) -> QueryResult<(Vec<EventRow>, Vec<(i64, i64, i64)>)> {
+) -> QueryResult<(Vec<EventRow>, Vec<Position>)> {
     let bodies = events::table
         .filter(events::id.eq_any(event_ids))
         .select((events::id, events::kind, events::data))
