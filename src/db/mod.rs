@@ -123,11 +123,12 @@ impl r2d2::ManageConnection for ConnectionManager {
                 // writers queue instead of failing; foreign keys are off by default in SQLite.
                 // A message to a large group writes a page per recipient: a 32 MB WAL before
                 // each checkpoint (not 4 MB) and a 16 MB page cache keep that from
-                // checkpointing on every commit.
+                // checkpointing on every commit; the WAL file is cut back to 64 MB after.
                 conn.batch_execute(&format!(
                     "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
                      PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {}; \
-                     PRAGMA wal_autocheckpoint = 8000; PRAGMA cache_size = -16000;",
+                     PRAGMA wal_autocheckpoint = 8000; PRAGMA journal_size_limit = 67108864; \
+                     PRAGMA cache_size = -16000;",
                     self.busy_timeout.as_millis()
                 ))?;
                 date_add_days_utils::register_impl(
