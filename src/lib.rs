@@ -1,8 +1,10 @@
 //! Stockroom: an open backend for a store and its customers.
 //!
-//! Shared plumbing (`config`, `db`, `error`, `extract`, `openapi`, `router`, `state`,
-//! `telemetry`) sits beside one module per area, each holding its routes, DTOs, service
-//! and repository.
+//! Shared plumbing (`config`, `db`, `error`, `events`, `extract`, `openapi`, `router`,
+//! `state`, `telemetry`) sits beside one module per area, each holding its routes, DTOs,
+//! service and repository. `events` keeps every user's durable event stream and delivers it
+//! live (in-process, and across processes through PostgreSQL's LISTEN/NOTIFY); `chat`
+//! records its changes there and `realtime` serves the stream over a WebSocket.
 
 pub mod auth;
 pub mod blobs;

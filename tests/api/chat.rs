@@ -5,7 +5,8 @@ use serde_json::{json, Value};
 
 use crate::common::{Session, TestApp};
 
-async fn direct(app: &TestApp, from: &Session, to: i64) -> Value {
+/// Opens (or finds) the direct chat of `from` with `to`.
+pub async fn direct(app: &TestApp, from: &Session, to: i64) -> Value {
     app.post(
         "/api/v1/chats",
         Some(&from.token),
@@ -25,7 +26,8 @@ async fn upload(app: &TestApp, who: &Session, name: &str, bytes: &[u8]) -> i64 {
 
 const PDF: &[u8] = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n";
 
-async fn say(app: &TestApp, who: &Session, chat: i64, body: &str) -> Value {
+/// Sends a text message and returns it.
+pub async fn say(app: &TestApp, who: &Session, chat: i64, body: &str) -> Value {
     app.post(
         &format!("/api/v1/chats/{chat}/messages"),
         Some(&who.token),
@@ -35,7 +37,7 @@ async fn say(app: &TestApp, who: &Session, chat: i64, body: &str) -> Value {
     .ok(201)
 }
 
-fn id(v: &Value) -> i64 {
+pub fn id(v: &Value) -> i64 {
     v["id"].as_i64().unwrap_or_else(|| panic!("an id in {v}"))
 }
 

@@ -8,36 +8,16 @@ use futures::future::join_all;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::chat::{id, say};
 use crate::common::socket::Ended;
 use crate::common::{is_postgres, Session, TestApp};
-
-fn id(v: &Value) -> i64 {
-    v["id"].as_i64().unwrap_or_else(|| panic!("an id in {v}"))
-}
 
 fn seq(v: &Value) -> i64 {
     v["seq"].as_i64().unwrap_or_else(|| panic!("a seq in {v}"))
 }
 
 async fn direct(app: &TestApp, from: &Session, to: i64) -> i64 {
-    id(&app
-        .post(
-            "/api/v1/chats",
-            Some(&from.token),
-            json!({"kind": "direct", "member_ids": [to]}),
-        )
-        .await
-        .json())
-}
-
-async fn say(app: &TestApp, who: &Session, chat: i64, body: &str) -> Value {
-    app.post(
-        &format!("/api/v1/chats/{chat}/messages"),
-        Some(&who.token),
-        json!({"body": body}),
-    )
-    .await
-    .ok(201)
+    id(&crate::chat::direct(app, from, to).await)
 }
 
 #[actix_rt::test]
