@@ -246,7 +246,9 @@ impl Socket {
                 }
                 Ok(Some(Push::Event { .. })) => {}
                 Ok(Some(Push::Ephemeral(frame))) => self.send(frame.to_string()).await?,
-                Ok(Some(Push::CatchUp)) | Ok(None) | Err(_) => break,
+                // Pushes may have been missed altogether: read everything there is.
+                Ok(Some(Push::CatchUp)) => return self.replay(None).await.map(drop),
+                Ok(None) | Err(_) => break,
             }
         }
         let target = ahead.keys().next_back().copied().unwrap_or(self.last);
