@@ -29,6 +29,11 @@ pub const MEMBER_REMOVED: &str = "chat.member_removed";
 pub const READ: &str = "read";
 pub const TYPING: &str = "typing";
 
+/// The events about one message (see `EventBus::rewrite`).
+fn message_topic(id: i64) -> String {
+    format!("message:{id}")
+}
+
 /// A send's outcome: `created` is false when the `client_id` named an earlier message.
 pub struct Sent {
     pub message: MessageOut,
@@ -681,7 +686,9 @@ pub async fn send(
             repo::advance_read(conn, chat_id, me, row.id)?;
             let message = message_out(conn, row)?;
             let recipients = repo::member_ids(conn, chat_id)?;
-            let recorded = events.record(conn, recipients, MESSAGE_CREATED, &message)?;
+            let topic = message_topic(message.id);
+            let recorded =
+                events.record_about(conn, recipients, MESSAGE_CREATED, &message, Some(&topic))?;
             Ok((
                 Sent {
                     message,
@@ -734,7 +741,9 @@ pub async fn edit(
             let row = repo::edit_message(conn, message_id, &patch.body, crate::time::now())?;
             let message = message_out(conn, row)?;
             let recipients = repo::member_ids(conn, chat_id)?;
-            let recorded = events.record(conn, recipients, MESSAGE_UPDATED, &message)?;
+            let topic = message_topic(message.id);
+            let recorded =
+                events.record_about(conn, recipients, MESSAGE_UPDATED, &message, Some(&topic))?;
             Ok((message, recorded))
         })
         .await?;
@@ -770,12 +779,16 @@ pub async fn delete_message(
             }
             let row = repo::tombstone(conn, message_id, crate::time::now())?;
             let message = message_out(conn, row)?;
+            // A replay of the earlier events shows the tombstone, never the deleted body.
+            let topic = message_topic(message.id);
+            events.rewrite(conn, &topic, &message)?;
             let recipients = repo::member_ids(conn, chat_id)?;
-            Ok(Some(events.record(
+            Ok(Some(events.record_about(
                 conn,
                 recipients,
                 MESSAGE_DELETED,
                 &message,
+                Some(&topic),
             )?))
         })
         .await?;

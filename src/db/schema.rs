@@ -222,6 +222,7 @@ diesel::table! {
         id -> BigInt,
         kind -> Text,
         data -> Text,
+        topic -> Nullable<Text>,
         created_at -> Timestamp,
     }
 }

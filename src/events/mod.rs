@@ -102,11 +102,23 @@ impl EventBus {
         kind: &str,
         data: &T,
     ) -> ApiResult<Recorded> {
+        self.record_about(conn, recipients, kind, data, None)
+    }
+
+    /// As [`EventBus::record`], for an event about `topic` (see [`EventBus::rewrite`]).
+    pub fn record_about<T: Serialize>(
+        &self,
+        conn: &mut DbConnection,
+        recipients: impl IntoIterator<Item = i64>,
+        kind: &str,
+        data: &T,
+        topic: Option<&str>,
+    ) -> ApiResult<Recorded> {
         let mut users: Vec<i64> = recipients.into_iter().collect();
         users.sort_unstable();
         users.dedup();
         let data = serde_json::to_string(data).or_internal()?;
-        let event_id = repo::insert_event(conn, kind, &data, crate::time::now())?;
+        let event_id = repo::insert_event(conn, kind, &data, topic, crate::time::now())?;
         let positions = repo::take_positions(conn, &users)?;
         repo::insert_recipients(conn, event_id, &positions)?;
         let notice = Notice::Stored {
@@ -125,6 +137,20 @@ impl EventBus {
                 data,
             }),
         })
+    }
+
+    /// Replaces the stored payload of every event about `topic` with `data`, so that a
+    /// replay no longer shows what was there (a deleted message's body). What sockets were
+    /// sent already cannot be taken back.
+    pub fn rewrite<T: Serialize>(
+        &self,
+        conn: &mut DbConnection,
+        topic: &str,
+        data: &T,
+    ) -> ApiResult<()> {
+        let data = serde_json::to_string(data).or_internal()?;
+        repo::rewrite_topic(conn, topic, &data)?;
+        Ok(())
     }
 
     /// Hands committed events to this process's sockets.

@@ -34,12 +34,14 @@ pub fn insert_event(
     conn: &mut DbConnection,
     kind: &str,
     data: &str,
+    topic: Option<&str>,
     at: NaiveDateTime,
 ) -> QueryResult<i64> {
     diesel::insert_into(events::table)
         .values((
             events::kind.eq(kind),
             events::data.eq(data),
+            events::topic.eq(topic),
             events::created_at.eq(at),
         ))
         .returning(events::id)
@@ -64,6 +66,13 @@ pub fn open_streams(conn: &mut DbConnection, users: &[i64]) -> QueryResult<()> {
             .execute(c))?;
     }
     Ok(())
+}
+
+/// Replaces the stored payload of every event about `topic`.
+pub fn rewrite_topic(conn: &mut DbConnection, topic: &str, data: &str) -> QueryResult<usize> {
+    diesel::update(events::table.filter(events::topic.eq(topic)))
+        .set(events::data.eq(data))
+        .execute(conn)
 }
 
 /// Takes the next position in each user's stream (`users` sorted, without repeats) and

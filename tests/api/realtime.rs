@@ -621,3 +621,36 @@ async fn sockets_per_user_and_frame_sizes_are_capped() {
     let mut third = app.socket(&customer.token, None).await;
     third.nothing_pending().await;
 }
+
+#[actix_rt::test]
+async fn a_replay_never_brings_a_deleted_message_back() {
+    let app = TestApp::spawn().await;
+    let worker = app.worker("del").await;
+    let customer = app.customer("dora").await;
+    let chat = direct(&app, &customer, worker.id).await;
+    let secret = say(&app, &worker, chat, "the door code is 4711").await;
+    let path = format!("/api/v1/chats/{chat}/messages/{}", id(&secret));
+    app.patch(&path, Some(&worker.token), json!({"body": "still 4711"}))
+        .await
+        .ok(200);
+    app.delete(&path, Some(&worker.token)).await.ok(204);
+    // The customer was offline throughout and replays everything.
+    let mut ws = app.socket(&customer.token, Some(0)).await;
+    let frames = ws.take(4).await;
+    let kinds: Vec<&str> = frames.iter().filter_map(|f| f["type"].as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "chat.member_added",
+            "message.created",
+            "message.updated",
+            "message.deleted"
+        ]
+    );
+    for frame in &frames[1..] {
+        assert_eq!(frame["data"]["deleted"], true, "{frame}");
+        assert!(frame["data"]["body"].is_null(), "{frame}");
+    }
+    assert!(!frames.iter().any(|f| f.to_string().contains("4711")));
+    ws.nothing_pending().await;
+}

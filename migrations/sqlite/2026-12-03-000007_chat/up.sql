@@ -54,9 +54,13 @@ CREATE TABLE events (
     id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
     kind TEXT NOT NULL,
     data TEXT NOT NULL,
+    -- What the event is about (`message:<id>`), so its stored payload can be scrubbed when
+    -- that thing is deleted: a replay must not bring a deleted message back.
+    topic TEXT,
     created_at TIMESTAMP NOT NULL
 );
 CREATE INDEX events_created ON events (created_at);
+CREATE INDEX events_topic ON events (topic);
 
 -- Who receives an event, at which position of their stream.
 CREATE TABLE user_events (
