@@ -243,12 +243,11 @@ pub async fn create(
             }
         }
     }
-    let events = state.events.clone();
     let my_role = principal.role;
     let title = new.title.map(|t| t.trim().to_owned());
-    let (chat, created, recorded) = state
-        .db
-        .transaction(move |conn| {
+    state
+        .events
+        .transaction(&state.db, move |conn, outbox| {
             let users = identity::users_by_id(conn, &others)?;
             for id in &others {
                 if !users.iter().any(|u| u.id == *id && u.deleted_at.is_none()) {
@@ -261,7 +260,7 @@ pub async fn create(
                 .then(|| format!("{}:{}", me.min(others[0]), me.max(others[0])));
             if let Some(key) = &direct_key {
                 if let Some(id) = repo::find_direct(conn, key)? {
-                    return Ok((chat_out(conn, id, me)?, false, None));
+                    return Ok((chat_out(conn, id, me)?, false));
                 }
             }
             let Some(id) = repo::insert_chat(
@@ -276,7 +275,7 @@ pub async fn create(
                 // Another request created this pair's chat a moment ago.
                 let key = direct_key.as_deref().unwrap_or_default();
                 let id = repo::find_direct(conn, key)?.ok_or_else(|| chat_not_found(0))?;
-                return Ok((chat_out(conn, id, me)?, false, None));
+                return Ok((chat_out(conn, id, me)?, false));
             };
             let creator_role = match new.kind {
                 ChatKind::Direct => MemberRole::Member,
@@ -286,7 +285,7 @@ pub async fn create(
             members.extend(others.iter().map(|id| (*id, MemberRole::Member.as_str())));
             repo::insert_members(conn, id, &members, now)?;
             let everyone: Vec<i64> = members.iter().map(|(id, _)| *id).collect();
-            let recorded = events.record(
+            outbox.record(
                 conn,
                 everyone.iter().copied(),
                 MEMBER_ADDED,
@@ -297,11 +296,9 @@ pub async fn create(
                     chat_deleted: false,
                 },
             )?;
-            Ok((chat_out(conn, id, me)?, true, Some(recorded)))
+            Ok((chat_out(conn, id, me)?, true))
         })
-        .await?;
-    state.events.publish(recorded);
-    Ok((chat, created))
+        .await
 }
 
 /// A `GET /chats` cursor: the last chat's activity time and id.
@@ -383,16 +380,15 @@ pub async fn update(
 pub async fn delete(state: &AppState, principal: &Principal, id: i64) -> ApiResult<()> {
     principal.require(Action::UseChats)?;
     let me = principal.user_id;
-    let events = state.events.clone();
-    let recorded = state
-        .db
-        .transaction(move |conn| {
+    state
+        .events
+        .transaction(&state.db, move |conn, outbox| {
             let member = membership(conn, id, me)?;
             require_group(&repo::find_chat(conn, id)?)?;
             require_admin(&member)?;
             repo::lock_chat(conn, id)?;
             let everyone = repo::member_ids(conn, id)?;
-            let recorded = events.record(
+            outbox.record(
                 conn,
                 everyone.iter().copied(),
                 MEMBER_REMOVED,
@@ -404,11 +400,9 @@ pub async fn delete(state: &AppState, principal: &Principal, id: i64) -> ApiResu
                 },
             )?;
             repo::delete_chat(conn, id)?;
-            Ok(recorded)
+            Ok(())
         })
-        .await?;
-    state.events.publish([recorded]);
-    Ok(())
+        .await
 }
 
 #[derive(Serialize, Deserialize)]
@@ -465,10 +459,9 @@ pub async fn add_member(
     principal.require(Action::UseChats)?;
     new.validate()?;
     let me = principal.user_id;
-    let events = state.events.clone();
-    let (member, recorded) = state
-        .db
-        .transaction(move |conn| {
+    state
+        .events
+        .transaction(&state.db, move |conn, outbox| {
             let mine = membership(conn, id, me)?;
             require_group(&repo::find_chat(conn, id)?)?;
             require_admin(&mine)?;
@@ -496,7 +489,7 @@ pub async fn add_member(
             let now = crate::time::now();
             repo::insert_members(conn, id, &[(user.id, role.as_str())], now)?;
             let recipients = present.iter().map(|(id, _)| *id).chain([user.id]);
-            let recorded = events.record(
+            outbox.record(
                 conn,
                 recipients,
                 MEMBER_ADDED,
@@ -507,17 +500,14 @@ pub async fn add_member(
                     chat_deleted: false,
                 },
             )?;
-            let member = MemberOut {
+            Ok(MemberOut {
                 user: author_of(&user),
                 role,
                 joined_at: now,
                 last_read_message_id: 0,
-            };
-            Ok((member, recorded))
+            })
         })
-        .await?;
-    state.events.publish([recorded]);
-    Ok(member)
+        .await
 }
 
 /// Removes a member (a chat admin), or leaves (anyone, for themselves). A group whose last
@@ -530,10 +520,9 @@ pub async fn remove_member(
 ) -> ApiResult<()> {
     principal.require(Action::UseChats)?;
     let me = principal.user_id;
-    let events = state.events.clone();
-    let recorded = state
-        .db
-        .transaction(move |conn| {
+    state
+        .events
+        .transaction(&state.db, move |conn, outbox| {
             let mine = membership(conn, id, me)?;
             require_group(&repo::find_chat(conn, id)?)?;
             if user_id != me {
@@ -545,7 +534,7 @@ pub async fn remove_member(
             }
             let recipients = repo::member_ids(conn, id)?;
             repo::remove_member(conn, id, user_id)?;
-            let recorded = events.record(
+            outbox.record(
                 conn,
                 recipients.iter().copied().chain([user_id]),
                 MEMBER_REMOVED,
@@ -561,11 +550,9 @@ pub async fn remove_member(
             } else if repo::count_admins(conn, id)? == 0 {
                 repo::promote_eldest(conn, id)?;
             }
-            Ok(recorded)
+            Ok(())
         })
-        .await?;
-    state.events.publish([recorded]);
-    Ok(())
+        .await
 }
 
 /// Where a history page continues: strictly between the two ids.
@@ -643,10 +630,9 @@ pub async fn send(
     principal.require(Action::UseChats)?;
     check_content(&new)?;
     let who = principal.clone();
-    let events = state.events.clone();
-    let (sent, recorded) = state
-        .db
-        .transaction(move |conn| {
+    state
+        .events
+        .transaction(&state.db, move |conn, outbox| {
             let me = who.user_id;
             membership(conn, chat_id, me)?;
             if let Some(file_id) = new.file_id {
@@ -659,13 +645,10 @@ pub async fn send(
             if let Some(client_id) = &new.client_id {
                 if let Some(first) = repo::find_by_client_id(conn, chat_id, me, client_id)? {
                     let message = message_out(conn, first)?;
-                    return Ok((
-                        Sent {
-                            message,
-                            created: false,
-                        },
-                        None,
-                    ));
+                    return Ok(Sent {
+                        message,
+                        created: false,
+                    });
                 }
             }
             let now = crate::time::now();
@@ -687,19 +670,13 @@ pub async fn send(
             let message = message_out(conn, row)?;
             let recipients = repo::member_ids(conn, chat_id)?;
             let topic = message_topic(message.id);
-            let recorded =
-                events.record_about(conn, recipients, MESSAGE_CREATED, &message, Some(&topic))?;
-            Ok((
-                Sent {
-                    message,
-                    created: true,
-                },
-                Some(recorded),
-            ))
+            outbox.record_about(conn, recipients, MESSAGE_CREATED, &message, Some(&topic))?;
+            Ok(Sent {
+                message,
+                created: true,
+            })
         })
-        .await?;
-    state.events.publish(recorded);
-    Ok(sent)
+        .await
 }
 
 fn require_message(
@@ -722,10 +699,9 @@ pub async fn edit(
     principal.require(Action::UseChats)?;
     patch.validate()?;
     let me = principal.user_id;
-    let events = state.events.clone();
-    let (message, recorded) = state
-        .db
-        .transaction(move |conn| {
+    state
+        .events
+        .transaction(&state.db, move |conn, outbox| {
             membership(conn, chat_id, me)?;
             let row = require_message(conn, chat_id, message_id)?;
             if row.author_id != me {
@@ -742,13 +718,10 @@ pub async fn edit(
             let message = message_out(conn, row)?;
             let recipients = repo::member_ids(conn, chat_id)?;
             let topic = message_topic(message.id);
-            let recorded =
-                events.record_about(conn, recipients, MESSAGE_UPDATED, &message, Some(&topic))?;
-            Ok((message, recorded))
+            outbox.record_about(conn, recipients, MESSAGE_UPDATED, &message, Some(&topic))?;
+            Ok(message)
         })
-        .await?;
-    state.events.publish([recorded]);
-    Ok(message)
+        .await
 }
 
 /// Deletes a message (its author or a chat admin), keeping a tombstone in the history.
@@ -761,10 +734,9 @@ pub async fn delete_message(
 ) -> ApiResult<()> {
     principal.require(Action::UseChats)?;
     let me = principal.user_id;
-    let events = state.events.clone();
-    let recorded = state
-        .db
-        .transaction(move |conn| {
+    state
+        .events
+        .transaction(&state.db, move |conn, outbox| {
             let member = membership(conn, chat_id, me)?;
             let row = require_message(conn, chat_id, message_id)?;
             if row.author_id != me {
@@ -775,25 +747,17 @@ pub async fn delete_message(
                 })?;
             }
             if row.deleted_at.is_some() {
-                return Ok(None);
+                return Ok(());
             }
             let row = repo::tombstone(conn, message_id, crate::time::now())?;
             let message = message_out(conn, row)?;
             // A replay of the earlier events shows the tombstone, never the deleted body.
             let topic = message_topic(message.id);
-            events.rewrite(conn, &topic, &message)?;
+            outbox.rewrite(conn, &topic, &message)?;
             let recipients = repo::member_ids(conn, chat_id)?;
-            Ok(Some(events.record_about(
-                conn,
-                recipients,
-                MESSAGE_DELETED,
-                &message,
-                Some(&topic),
-            )?))
+            outbox.record_about(conn, recipients, MESSAGE_DELETED, &message, Some(&topic))
         })
-        .await?;
-    state.events.publish(recorded);
-    Ok(())
+        .await
 }
 
 /// Moves the caller's read marker forward (never backwards, never past the newest message);
@@ -806,17 +770,16 @@ pub async fn mark_read(
 ) -> ApiResult<ReadState> {
     principal.require(Action::UseChats)?;
     let me = principal.user_id;
-    let events = state.events.clone();
-    let (read, recorded) = state
-        .db
-        .transaction(move |conn| {
+    state
+        .events
+        .transaction(&state.db, move |conn, outbox| {
             let member = membership(conn, chat_id, me)?;
             let newest = repo::find_chat(conn, chat_id)?.last_message_id.unwrap_or(0);
             let target = up_to.min(newest);
             let moved = repo::advance_read(conn, chat_id, me, target)? > 0;
-            let recorded = if moved {
+            if moved {
                 let recipients = repo::member_ids(conn, chat_id)?;
-                Some(events.record(
+                outbox.record(
                     conn,
                     recipients,
                     READ,
@@ -825,25 +788,18 @@ pub async fn mark_read(
                         user_id: me,
                         up_to_message_id: target,
                     },
-                )?)
-            } else {
-                None
-            };
+                )?;
+            }
             let unread = repo::unread_counts(conn, me, Some(&[chat_id]))?
                 .first()
                 .map_or(0, |(_, n)| *n);
-            Ok((
-                ReadState {
-                    chat_id,
-                    last_read_message_id: member.last_read_message_id.max(target),
-                    unread_count: unread,
-                },
-                recorded,
-            ))
+            Ok(ReadState {
+                chat_id,
+                last_read_message_id: member.last_read_message_id.max(target),
+                unread_count: unread,
+            })
         })
-        .await?;
-    state.events.publish(recorded);
-    Ok(read)
+        .await
 }
 
 /// Tells the chat's other members that the caller is typing (never stored).

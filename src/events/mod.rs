@@ -63,6 +63,50 @@ pub struct EventBus {
     retention: Duration,
 }
 
+/// What a transaction run by [`EventBus::transaction`] records; published once it commits,
+/// dropped if it rolls back.
+pub struct Outbox {
+    bus: Arc<EventBus>,
+    recorded: Vec<Recorded>,
+}
+
+impl Outbox {
+    /// Records `kind` with `data` for `recipients` (see [`EventBus::record`]).
+    pub fn record<T: Serialize>(
+        &mut self,
+        conn: &mut DbConnection,
+        recipients: impl IntoIterator<Item = i64>,
+        kind: &str,
+        data: &T,
+    ) -> ApiResult<()> {
+        self.record_about(conn, recipients, kind, data, None)
+    }
+
+    /// Records an event about `topic` (see [`EventBus::record_about`]).
+    pub fn record_about<T: Serialize>(
+        &mut self,
+        conn: &mut DbConnection,
+        recipients: impl IntoIterator<Item = i64>,
+        kind: &str,
+        data: &T,
+        topic: Option<&str>,
+    ) -> ApiResult<()> {
+        let recorded = self.bus.record_about(conn, recipients, kind, data, topic)?;
+        self.recorded.push(recorded);
+        Ok(())
+    }
+
+    /// Rewrites the stored events about `topic` (see [`EventBus::rewrite`]).
+    pub fn rewrite<T: Serialize>(
+        &self,
+        conn: &mut DbConnection,
+        topic: &str,
+        data: &T,
+    ) -> ApiResult<()> {
+        self.bus.rewrite(conn, topic, data)
+    }
+}
+
 /// Where a resuming socket starts.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Resume {
@@ -193,6 +237,29 @@ impl EventBus {
             Ok(())
         })
         .await
+    }
+
+    /// Runs `f` in one write transaction (`Db::transaction`) and publishes what it recorded
+    /// in its [`Outbox`] after the commit: a change and its events exist together or not at
+    /// all, and no caller can forget to publish.
+    pub async fn transaction<T, F>(self: &Arc<Self>, db: &Db, f: F) -> ApiResult<T>
+    where
+        F: FnOnce(&mut DbConnection, &mut Outbox) -> ApiResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let bus = self.clone();
+        let (value, recorded) = db
+            .transaction(move |conn| {
+                let mut outbox = Outbox {
+                    bus,
+                    recorded: Vec::new(),
+                };
+                let value = f(conn, &mut outbox)?;
+                Ok((value, outbox.recorded))
+            })
+            .await?;
+        self.publish(recorded);
+        Ok(value)
     }
 
     /// Registers a socket of `user_id`; `None` past the per-user limit.
