@@ -326,8 +326,8 @@ async fn wait_for_lock_waiter(app: &TestApp) {
         n: i64,
     }
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut conn = connect(&app.database_url);
     loop {
-        let mut conn = diesel::PgConnection::establish_for(&app.database_url);
         let waiting: Waiting =
             diesel::sql_query("SELECT count(*) AS n FROM pg_locks WHERE NOT granted")
                 .get_result(&mut conn)
@@ -343,14 +343,9 @@ async fn wait_for_lock_waiter(app: &TestApp) {
     }
 }
 
-trait EstablishFor {
-    fn establish_for(url: &str) -> Self;
-}
-
-impl EstablishFor for diesel::PgConnection {
-    fn establish_for(url: &str) -> Self {
-        <Self as diesel::Connection>::establish(url).expect("connect to the test database")
-    }
+fn connect(url: &str) -> diesel::PgConnection {
+    <diesel::PgConnection as diesel::Connection>::establish(url)
+        .expect("connect to the test database")
 }
 
 #[actix_rt::test]
@@ -548,7 +543,7 @@ async fn two_processes_deliver_each_others_events() {
         if wave == 10 {
             // The second process's listener loses its connection mid-burst.
             use diesel::RunQueryDsl;
-            let mut conn = diesel::PgConnection::establish_for(&first.database_url);
+            let mut conn = connect(&first.database_url);
             diesel::sql_query(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
                  WHERE query LIKE 'LISTEN%' AND datname = current_database()",
