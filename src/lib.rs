@@ -25,6 +25,7 @@ pub mod files;
 pub mod identity;
 pub mod inventory;
 pub mod metrics;
+pub mod notifications;
 pub mod openapi;
 pub mod ops;
 pub mod pagination;

@@ -68,8 +68,8 @@ pub const GUARDED: &[Guard] = &[
 /// Mounts every documented route.
 pub fn configure(cfg: &mut ServiceConfig) {
     use crate::{
-        chat, compat, customer_inventory, dashboard, files, identity, inventory, people, realtime,
-        replenishment,
+        chat, compat, customer_inventory, dashboard, files, identity, inventory, notifications,
+        people, realtime, replenishment,
     };
     cfg.service(ops::routes::healthz)
         .service(ops::routes::readyz)
@@ -143,6 +143,9 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(chat::routes::edit_message)
                 .service(chat::routes::delete_message)
                 .service(chat::routes::mark_read)
+                .service(notifications::routes::list_notifications)
+                .service(notifications::routes::read_all_notifications)
+                .service(notifications::routes::read_notification)
                 .default_service(web::to(fallback)),
         )
         .service(

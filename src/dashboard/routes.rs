@@ -50,15 +50,12 @@ pub async fn dashboard(
     let rules = ExpiryRules::now(&state);
     let window = rules.default_window;
     let me = principal.user_id;
-    let unread_messages = state
-        .db
-        .run(move |conn| service::unread_messages(conn, me))
-        .await?;
-    // Notifications arrive with their own issue; until then none is unread.
+    let (unread_messages, unread_notifications) =
+        state.db.run(move |conn| service::unread(conn, me)).await?;
     let unread = [
         (
             "unread_notifications",
-            0,
+            unread_notifications,
             "/api/v1/notifications?unread=true".to_owned(),
         ),
         (

@@ -5,6 +5,7 @@ use crate::customer_inventory::service as holdings;
 use crate::db::DbConnection;
 use crate::error::ApiResult;
 use crate::inventory::service::{self as inventory, StockCounts};
+use crate::notifications::service as notifications;
 use crate::people::service as people;
 use crate::replenishment::service as replenishment;
 use crate::stock_rules::ExpiryRules;
@@ -39,7 +40,10 @@ pub fn customer_counts(
     })
 }
 
-/// Messages by others the user has not read, over all their chats.
-pub fn unread_messages(conn: &mut DbConnection, user_id: i64) -> ApiResult<i64> {
-    chat::unread_total(conn, user_id)
+/// What the user has not read: messages by others over all their chats, and notifications.
+pub fn unread(conn: &mut DbConnection, user_id: i64) -> ApiResult<(i64, i64)> {
+    Ok((
+        chat::unread_total(conn, user_id)?,
+        notifications::unread_count(conn, user_id)?,
+    ))
 }

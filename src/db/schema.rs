@@ -91,6 +91,9 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         expiry_sort -> Date,
+        low_stock_alerted -> Bool,
+        low_stock_spells -> BigInt,
+        alert_due -> Bool,
     }
 }
 
@@ -102,6 +105,8 @@ diesel::table! {
         expiry_date -> Nullable<Date>,
         lot_code -> Nullable<Text>,
         received_at -> Timestamp,
+        alert_stage -> Integer,
+        alert_on -> Date,
     }
 }
 
@@ -133,6 +138,8 @@ diesel::table! {
         min_quantity -> BigInt,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        alert_stage -> Integer,
+        alert_on -> Date,
     }
 }
 
@@ -192,6 +199,7 @@ diesel::table! {
         role -> Text,
         joined_at -> Timestamp,
         last_read_message_id -> BigInt,
+        muted -> Bool,
     }
 }
 
@@ -235,6 +243,32 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    notifications (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        kind -> Text,
+        cause -> Text,
+        title -> Text,
+        body -> Text,
+        subject_type -> Text,
+        subject_id -> BigInt,
+        path -> Text,
+        count -> BigInt,
+        last_message_id -> Nullable<BigInt>,
+        read_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    alert_settings (id) {
+        id -> Integer,
+        default_window -> Integer,
+    }
+}
+
 diesel::joinable!(chat_members -> chats (chat_id));
 diesel::joinable!(chat_members -> users (user_id));
 diesel::joinable!(messages -> chats (chat_id));
@@ -259,4 +293,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     event_streams,
     events,
     user_events,
+    notifications,
+    alert_settings,
 );

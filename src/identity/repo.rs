@@ -102,6 +102,16 @@ pub fn any_owner(conn: &mut DbConnection) -> QueryResult<bool> {
     .get_result(conn)
 }
 
+/// The ids of every live owner and worker.
+pub fn staff_ids(conn: &mut DbConnection) -> QueryResult<Vec<i64>> {
+    users::table
+        .filter(users::role.eq_any([Role::Owner.as_str(), Role::Worker.as_str()]))
+        .filter(users::deleted_at.is_null())
+        .select(users::id)
+        .order(users::id)
+        .load(conn)
+}
+
 #[derive(AsChangeset, Default)]
 #[diesel(table_name = users)]
 pub struct ProfileChanges {

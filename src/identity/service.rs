@@ -157,6 +157,12 @@ pub fn users_by_id(conn: &mut DbConnection, ids: &[i64]) -> ApiResult<Vec<UserRo
     Ok(repo::users_by_id(conn, ids)?)
 }
 
+/// Every live owner and worker (who hear of stock and requests); inside the caller's
+/// transaction.
+pub fn staff_ids(conn: &mut DbConnection) -> ApiResult<Vec<i64>> {
+    Ok(repo::staff_ids(conn)?)
+}
+
 /// A user by id, inside the caller's transaction.
 pub fn find_user(conn: &mut DbConnection, id: i64) -> ApiResult<UserRow> {
     repo::find_user(conn, id).or_not_found(format!("user {id}"))

@@ -1,0 +1,13 @@
+DROP TABLE alert_settings;
+DROP INDEX items_alert_due;
+ALTER TABLE items DROP COLUMN alert_due;
+ALTER TABLE items DROP COLUMN low_stock_spells;
+ALTER TABLE items DROP COLUMN low_stock_alerted;
+DROP INDEX holdings_alert_due;
+ALTER TABLE holdings DROP COLUMN alert_on;
+ALTER TABLE holdings DROP COLUMN alert_stage;
+DROP INDEX batches_alert_due;
+ALTER TABLE batches DROP COLUMN alert_on;
+ALTER TABLE batches DROP COLUMN alert_stage;
+ALTER TABLE chat_members DROP COLUMN muted;
+DROP TABLE notifications;
