@@ -131,6 +131,9 @@ pub struct NewChat {
     pub member_ids: Vec<i64>,
 }
 
+/// What a member changes about a chat: its `title` (a group's admin) and whether it is
+/// `muted` for them (any member; a muted chat raises no notifications, its events still
+/// arrive on the socket).
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChatPatch {
@@ -140,7 +143,8 @@ pub struct ChatPatch {
         max_length = 100,
         pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
     )]
-    pub title: String,
+    pub title: Option<String>,
+    pub muted: Option<bool>,
 }
 
 /// Who wrote a message or belongs to a chat. An erased account shows only its id and
@@ -203,6 +207,8 @@ pub struct ChatOut {
     /// Messages by others after the caller's read marker, deleted ones not counted.
     pub unread_count: i64,
     pub last_read_message_id: i64,
+    /// Whether the caller muted this chat (no notifications from it).
+    pub muted: bool,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

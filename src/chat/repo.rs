@@ -27,6 +27,7 @@ pub struct MemberRow {
     pub role: String,
     pub joined_at: NaiveDateTime,
     pub last_read_message_id: i64,
+    pub muted: bool,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -200,6 +201,36 @@ pub fn member_ids(conn: &mut DbConnection, chat_id: i64) -> QueryResult<Vec<i64>
         .filter(users::deleted_at.is_null())
         .select(chat_members::user_id)
         .load(conn)
+}
+
+/// The chat's live people other than `except` who have not muted it: who a new message
+/// notifies (bots hear of messages through their event stream alone).
+pub fn notifiable_members(
+    conn: &mut DbConnection,
+    chat_id: i64,
+    except: i64,
+) -> QueryResult<Vec<i64>> {
+    chat_members::table
+        .inner_join(users::table)
+        .filter(chat_members::chat_id.eq(chat_id))
+        .filter(chat_members::user_id.ne(except))
+        .filter(chat_members::muted.eq(false))
+        .filter(users::deleted_at.is_null())
+        .filter(users::role.ne("bot"))
+        .select(chat_members::user_id)
+        .order(chat_members::user_id)
+        .load(conn)
+}
+
+pub fn set_muted(
+    conn: &mut DbConnection,
+    chat_id: i64,
+    user_id: i64,
+    muted: bool,
+) -> QueryResult<usize> {
+    diesel::update(chat_members::table.find((chat_id, user_id)))
+        .set(chat_members::muted.eq(muted))
+        .execute(conn)
 }
 
 /// Roles (as stored) of the chat's live members.

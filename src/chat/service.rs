@@ -18,6 +18,8 @@ use crate::db::DbConnection;
 use crate::error::{ApiError, ApiResult};
 use crate::files::service as files;
 use crate::identity::service::{self as identity, UserRow};
+use crate::notifications::dto::{Link, NotificationKind, SubjectType};
+use crate::notifications::service::{self as notifications, Notice};
 use crate::pagination::{Keyset, Page, PageParams};
 use crate::state::AppState;
 
@@ -180,6 +182,7 @@ fn chat_outs(conn: &mut DbConnection, rows: Vec<ChatRow>, user_id: i64) -> ApiRe
                 last_message: last.remove(&c.id),
                 unread_count: unread.get(&c.id).copied().unwrap_or(0),
                 last_read_message_id: member.map_or(0, |m| m.last_read_message_id),
+                muted: member.is_some_and(|m| m.muted),
                 id: c.id,
             }
         })
@@ -353,7 +356,7 @@ fn require_group(chat: &ChatRow) -> ApiResult<()> {
     }
 }
 
-/// Renames a group (a chat admin).
+/// Renames a group (a chat admin) and mutes or unmutes the chat for the caller (any member).
 pub async fn update(
     state: &AppState,
     principal: &Principal,
@@ -367,9 +370,14 @@ pub async fn update(
         .db
         .transaction(move |conn| {
             let member = membership(conn, id, me)?;
-            require_group(&repo::find_chat(conn, id)?)?;
-            require_admin(&member)?;
-            repo::set_title(conn, id, patch.title.trim())?;
+            if let Some(title) = &patch.title {
+                require_group(&repo::find_chat(conn, id)?)?;
+                require_admin(&member)?;
+                repo::set_title(conn, id, title.trim())?;
+            }
+            if let Some(muted) = patch.muted {
+                repo::set_muted(conn, id, me, muted)?;
+            }
             chat_out(conn, id, me)
         })
         .await
@@ -400,6 +408,7 @@ pub async fn delete(state: &AppState, principal: &Principal, id: i64) -> ApiResu
                 },
             )?;
             repo::delete_chat(conn, id)?;
+            notifications::chat_deleted(conn, id)?;
             Ok(())
         })
         .await
@@ -534,6 +543,7 @@ pub async fn remove_member(
             }
             let recipients = repo::member_ids(conn, id)?;
             repo::remove_member(conn, id, user_id)?;
+            notifications::chat_left(conn, user_id, id)?;
             outbox.record(
                 conn,
                 recipients.iter().copied().chain([user_id]),
@@ -547,6 +557,7 @@ pub async fn remove_member(
             )?;
             if recipients.iter().all(|r| *r == user_id) {
                 repo::delete_chat(conn, id)?;
+                notifications::chat_deleted(conn, id)?;
             } else if repo::count_admins(conn, id)? == 0 {
                 repo::promote_eldest(conn, id)?;
             }
@@ -667,16 +678,56 @@ pub async fn send(
             repo::touch_chat(conn, chat_id, row.id, now)?;
             // One's own messages are read.
             repo::advance_read(conn, chat_id, me, row.id)?;
+            notifications::chat_read(conn, me, chat_id, row.id)?;
             let message = message_out(conn, row)?;
             let recipients = repo::member_ids(conn, chat_id)?;
             let topic = message_topic(message.id);
             outbox.record_about(conn, recipients, MESSAGE_CREATED, &message, Some(&topic))?;
+            let chat = repo::find_chat(conn, chat_id)?;
+            let notifiable = repo::notifiable_members(conn, chat_id, me)?;
+            notifications::message_posted(
+                conn,
+                outbox,
+                &notifiable,
+                message.id,
+                &message_notice(&chat, &message),
+            )?;
             Ok(Sent {
                 message,
                 created: true,
             })
         })
         .await
+}
+
+/// The notification a message raises for the chat's other members.
+fn message_notice(chat: &ChatRow, message: &MessageOut) -> Notice {
+    let author = &message.author;
+    let who = author
+        .name
+        .clone()
+        .or_else(|| author.username.clone())
+        .unwrap_or_else(|| format!("user {}", author.id));
+    let title = match (ChatKind::parse(&chat.kind), &chat.title) {
+        (ChatKind::Group, Some(title)) => title.clone(),
+        _ => who.clone(),
+    };
+    let what = match message.kind {
+        MessageKind::Text => message.body.clone().unwrap_or_default(),
+        MessageKind::Image => "sent an image".to_owned(),
+        MessageKind::File => "sent a file".to_owned(),
+    };
+    Notice {
+        kind: NotificationKind::Message,
+        cause: format!("chat:{}:message:{}", chat.id, message.id),
+        title,
+        body: format!("{who}: {what}"),
+        link: Link::new(
+            SubjectType::Chat,
+            chat.id,
+            format!("/api/v1/chats/{}/messages", chat.id),
+        ),
+    }
 }
 
 fn require_message(
@@ -777,6 +828,7 @@ pub async fn mark_read(
             let newest = repo::find_chat(conn, chat_id)?.last_message_id.unwrap_or(0);
             let target = up_to.min(newest);
             let moved = repo::advance_read(conn, chat_id, me, target)? > 0;
+            notifications::chat_read(conn, me, chat_id, target)?;
             if moved {
                 let recipients = repo::member_ids(conn, chat_id)?;
                 outbox.record(

@@ -37,6 +37,19 @@ pub async fn say(app: &TestApp, who: &Session, chat: i64, body: &str) -> Value {
     .ok(201)
 }
 
+/// Mutes a chat for `who`: no notifications from it.
+pub async fn mute(app: &TestApp, who: &Session, chat: i64) {
+    let muted = app
+        .patch(
+            &format!("/api/v1/chats/{chat}"),
+            Some(&who.token),
+            json!({"muted": true}),
+        )
+        .await
+        .ok(200);
+    assert_eq!(muted["muted"], true);
+}
+
 pub fn id(v: &Value) -> i64 {
     v["id"].as_i64().unwrap_or_else(|| panic!("an id in {v}"))
 }

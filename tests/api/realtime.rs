@@ -16,8 +16,14 @@ fn seq(v: &Value) -> i64 {
     v["seq"].as_i64().unwrap_or_else(|| panic!("a seq in {v}"))
 }
 
-async fn direct(app: &TestApp, from: &Session, to: i64) -> i64 {
-    id(&crate::chat::direct(app, from, to).await)
+/// The direct chat of two people, muted for both: these tests follow the message events
+/// themselves, without the notifications they would raise (`notifications.rs` tests those).
+async fn direct(app: &TestApp, from: &Session, to: &Session) -> i64 {
+    let chat = id(&crate::chat::direct(app, from, to.id).await);
+    for who in [from, to] {
+        crate::chat::mute(app, who, chat).await;
+    }
+    chat
 }
 
 #[actix_rt::test]
@@ -90,6 +96,10 @@ async fn every_event_type_reaches_the_members_in_order() {
         staff.event("message.created").await["data"]["body"],
         "hello"
     );
+    // The worker did not write it: it raises their notification, right after the message.
+    let notified = staff.event("notification.created").await;
+    assert_eq!(notified["data"]["type"], "message");
+    assert_eq!(notified["data"]["link"]["id"], chat);
 
     let path = format!("/api/v1/chats/{chat}/messages/{}", id(&sent));
     app.patch(&path, Some(&customer.token), json!({"body": "hello!"}))
@@ -164,8 +174,8 @@ async fn socket_commands_follow_the_rest_rules_and_bad_frames_keep_it_open() {
     let worker = app.worker("sam").await;
     let customer = app.customer("sue").await;
     let stranger = app.customer("stan").await;
-    let chat = direct(&app, &customer, worker.id).await;
-    let theirs = direct(&app, &stranger, worker.id).await;
+    let chat = direct(&app, &customer, &worker).await;
+    let theirs = direct(&app, &stranger, &worker).await;
     let mut ws = app.socket(&customer.token, None).await;
     let send = json!({"type": "message.send", "chat_id": chat, "body": "over the socket", "client_id": "c-1"});
     ws.send(send.clone()).await;
@@ -216,7 +226,7 @@ async fn a_resumed_socket_gets_every_missed_event_in_order_then_live_ones() {
     let app = TestApp::spawn().await;
     let worker = app.worker("ren").await;
     let customer = app.customer("rita").await;
-    let chat = direct(&app, &customer, worker.id).await;
+    let chat = direct(&app, &customer, &worker).await;
     let mut ws = app.socket(&customer.token, None).await;
     say(&app, &worker, chat, "before").await;
     let last = seq(&ws.event("message.created").await);
@@ -259,7 +269,7 @@ async fn positions_commit_in_order_even_when_a_transaction_holds_one_open() {
     let app = TestApp::spawn().await;
     let worker = app.worker("olaf").await;
     let customer = app.customer("orla").await;
-    let chat = direct(&app, &customer, worker.id).await;
+    let chat = direct(&app, &customer, &worker).await;
     let mut ws = app.socket(&customer.token, None).await;
     say(&app, &worker, chat, "first").await;
     let start = seq(&ws.event("message.created").await);
@@ -353,7 +363,7 @@ async fn a_since_older_than_what_is_kept_gets_one_resync_then_live_events() {
     let app = TestApp::spawn().await;
     let worker = app.worker("tom").await;
     let customer = app.customer("tess").await;
-    let chat = direct(&app, &customer, worker.id).await;
+    let chat = direct(&app, &customer, &worker).await;
     let mut ws = app.socket(&customer.token, None).await;
     for i in 0..3 {
         say(&app, &worker, chat, &format!("m{i}")).await;
@@ -467,7 +477,7 @@ async fn a_slow_reader_is_disconnected_while_a_fast_one_keeps_receiving() {
         .await;
     let worker = app.worker("fay").await;
     let customer = app.customer("sly").await;
-    let chat = direct(&app, &customer, worker.id).await;
+    let chat = direct(&app, &customer, &worker).await;
     let mut stalled = stalled_socket(&app, &customer.token).await;
     let mut fast = app.socket(&worker.token, None).await;
     // 4,000 four-byte characters: 16 KB an event, far more in all than the buffers between
@@ -525,7 +535,7 @@ async fn two_processes_deliver_each_others_events() {
     let second = TestApp::builder().same_database_as(&first).spawn().await;
     let worker = first.worker("pat").await;
     let customer = first.customer("pia").await;
-    let chat = direct(&first, &customer, worker.id).await;
+    let chat = direct(&first, &customer, &worker).await;
     let mut ws = second.socket(&customer.token, None).await;
     const BURST: usize = 1000;
     let reader = actix_rt::spawn(async move {
@@ -622,7 +632,7 @@ async fn a_replay_never_brings_a_deleted_message_back() {
     let app = TestApp::spawn().await;
     let worker = app.worker("del").await;
     let customer = app.customer("dora").await;
-    let chat = direct(&app, &customer, worker.id).await;
+    let chat = direct(&app, &customer, &worker).await;
     let secret = say(&app, &worker, chat, "the door code is 4711").await;
     let path = format!("/api/v1/chats/{chat}/messages/{}", id(&secret));
     app.patch(&path, Some(&worker.token), json!({"body": "still 4711"}))
