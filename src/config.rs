@@ -89,6 +89,8 @@ pub struct Settings {
     pub ws_ping_interval: Duration,
     /// The largest frame a client may send.
     pub ws_max_frame_bytes: usize,
+    /// How often the expiry and low-stock scan runs (it also runs at start).
+    pub alert_scan_interval: Duration,
 }
 
 impl std::fmt::Debug for Settings {
@@ -409,6 +411,12 @@ impl Settings {
                 "STOCKROOM_WS_PING_SECS",
                 20,
                 1..=600,
+            )?),
+            alert_scan_interval: Duration::from_secs(parse_in_range(
+                src,
+                "STOCKROOM_ALERT_SCAN_SECS",
+                900,
+                1..=86_400,
             )?),
             ws_max_frame_bytes: parse_in_range(
                 src,

@@ -48,6 +48,55 @@ fn start_event_tasks(state: &web::Data<AppState>) -> Result<(), StartError> {
     Ok(())
 }
 
+/// What one expiry and low-stock scan checked.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AlertScan {
+    pub items: usize,
+    pub holdings: usize,
+}
+
+/// One expiry and low-stock scan as of `today`: reschedules the pending alerts first when
+/// the default expiry window changed, then checks every item and holding whose alert day has
+/// come. Safe to run from several processes at once: they split the due rows, and the
+/// notifications' unique cause keys make a repeat a no-op.
+pub async fn scan_alerts(
+    state: &AppState,
+    today: chrono::NaiveDate,
+) -> crate::error::ApiResult<AlertScan> {
+    use crate::{customer_inventory, inventory};
+    if inventory::service::alert_window_changed(state).await? {
+        customer_inventory::service::reschedule_alerts(state).await?;
+        inventory::service::reschedule_alerts(state).await?;
+    }
+    Ok(AlertScan {
+        items: inventory::service::scan_alerts(state, today).await?,
+        holdings: customer_inventory::service::scan_alerts(state, today).await?,
+    })
+}
+
+/// Scans at start, then every `alert_scan_interval` or sooner when woken.
+fn start_alert_scan(state: &web::Data<AppState>) {
+    let state = std::sync::Arc::downgrade(&state.clone().into_inner());
+    actix_web::rt::spawn(async move {
+        loop {
+            let Some(strong) = state.upgrade() else {
+                return;
+            };
+            match scan_alerts(&strong, crate::time::today()).await {
+                Ok(scan) => tracing::debug!(?scan, "alert scan"),
+                Err(e) => tracing::warn!(error = %e, "the expiry and low-stock scan failed"),
+            }
+            let wake = strong.alert_scan.clone();
+            let interval = strong.settings.alert_scan_interval;
+            drop(strong);
+            tokio::select! {
+                () = tokio::time::sleep(interval) => {}
+                () = wake.notified() => {}
+            }
+        }
+    });
+}
+
 /// Builds the state, migrates, and starts serving on `listener`. The returned server
 /// future runs until stopped; SIGTERM/SIGINT drain in-flight requests first.
 pub async fn start(
@@ -66,6 +115,7 @@ pub async fn start(
     let state = web::Data::new(router::state(settings)?);
     migrate(&state).await?;
     start_event_tasks(&state)?;
+    start_alert_scan(&state);
     let settings = &state.settings;
     let workers = settings.workers;
     let descriptors = connections::descriptor_limit();

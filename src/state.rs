@@ -33,6 +33,9 @@ pub struct AppState {
     pub blobs: Arc<dyn BlobStore>,
     /// Users' event streams and their live delivery.
     pub events: Arc<EventBus>,
+    /// Wakes the expiry and low-stock scan before its interval (a bulk import marked many
+    /// items to check).
+    pub alert_scan: Arc<tokio::sync::Notify>,
 }
 
 /// Abuse limits, counted in the database (shared by every process).
@@ -91,6 +94,7 @@ impl AppState {
         });
         let events = Arc::new(EventBus::new(&settings));
         Ok(Self {
+            alert_scan: Arc::new(tokio::sync::Notify::new()),
             db,
             authenticator,
             settings: Arc::new(settings),

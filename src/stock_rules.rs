@@ -55,3 +55,88 @@ pub fn low_stock_sql(
             .sql("), 0) <= items.min_quantity))"),
     )
 }
+
+/// Where a dated thing (a batch, a holding) stands with its expiry alerts: `stage` 0 =
+/// nothing sent, 1 = "expiring" sent, 2 = done; `due` = the day it must be looked at again.
+/// Stored with the row, so a scan reads only the rows whose day has come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AlertSchedule {
+    pub stage: i32,
+    pub due: NaiveDate,
+}
+
+/// Which expiry alert to send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpiryAlert {
+    Expiring,
+    Expired,
+}
+
+pub const ALERT_NONE_SENT: i32 = 0;
+pub const ALERT_EXPIRING_SENT: i32 = 1;
+pub const ALERT_DONE: i32 = 2;
+
+impl ExpiryRules {
+    /// The next schedule of a row holding `quantity` units that expire on `expiry`, and the
+    /// alert to send now, if any. An empty row sends nothing and keeps its stage, so stock
+    /// that arrives later is still announced; a row first seen expired sends only
+    /// "expired".
+    pub fn next_alert(
+        &self,
+        expiry: Option<NaiveDate>,
+        window: Option<i32>,
+        quantity: i64,
+        current: AlertSchedule,
+    ) -> (AlertSchedule, Option<ExpiryAlert>) {
+        let Some(expiry) = expiry else {
+            return (
+                AlertSchedule {
+                    stage: ALERT_DONE,
+                    due: current.due,
+                },
+                None,
+            );
+        };
+        let window = chrono::Duration::days(i64::from(window.unwrap_or(self.default_window)));
+        let stocked = quantity > 0;
+        if expiry < self.today {
+            // Expired is final: an empty row has nothing worth announcing, ever.
+            let alert = (stocked && current.stage < ALERT_DONE).then_some(ExpiryAlert::Expired);
+            return (
+                AlertSchedule {
+                    stage: ALERT_DONE,
+                    due: current.due,
+                },
+                alert,
+            );
+        }
+        // Looked at again the day it expires.
+        let expired_on = expiry + chrono::Duration::days(1);
+        if expiry - window <= self.today {
+            if !stocked {
+                return (
+                    AlertSchedule {
+                        stage: current.stage,
+                        due: expired_on,
+                    },
+                    None,
+                );
+            }
+            let alert = (current.stage == ALERT_NONE_SENT).then_some(ExpiryAlert::Expiring);
+            return (
+                AlertSchedule {
+                    stage: current.stage.max(ALERT_EXPIRING_SENT),
+                    due: expired_on,
+                },
+                alert,
+            );
+        }
+        (
+            AlertSchedule {
+                stage: current.stage,
+                due: expiry - window,
+            },
+            None,
+        )
+    }
+}

@@ -190,7 +190,7 @@ pub fn receive(
     item_name: &str,
     quantity: i64,
     expiry_date: Option<NaiveDate>,
-) -> QueryResult<()> {
+) -> QueryResult<i64> {
     let now = crate::time::now();
     let existing: Option<i64> = holdings::table
         .filter(holdings::customer_id.eq(customer_id))
@@ -216,7 +216,7 @@ pub fn receive(
                 holdings::updated_at.eq(now),
             ))
             .execute(conn)
-            .map(|_| ()),
+            .map(|_| id),
         None => diesel::insert_into(holdings::table)
             .values((
                 holdings::customer_id.eq(customer_id),
@@ -227,7 +227,119 @@ pub fn receive(
                 holdings::created_at.eq(now),
                 holdings::updated_at.eq(now),
             ))
-            .execute(conn)
-            .map(|_| ()),
+            .returning(holdings::id)
+            .get_result(conn),
     }
+}
+
+// Expiry alerts (see `super::alerts`).
+
+/// What the alerts need of a holding, with its item's expiry window.
+#[derive(Debug, Clone, Queryable)]
+pub struct HoldingAlertRow {
+    pub id: i64,
+    pub customer_id: i64,
+    pub item_name: String,
+    pub quantity: i64,
+    pub expiry_date: Option<NaiveDate>,
+    pub alert_stage: i32,
+    pub alert_on: NaiveDate,
+    pub window: Option<i32>,
+}
+
+type AlertColumns = (
+    holdings::id,
+    holdings::customer_id,
+    holdings::item_name,
+    holdings::quantity,
+    holdings::expiry_date,
+    holdings::alert_stage,
+    holdings::alert_on,
+    diesel::helper_types::Nullable<items::expiry_warning_days>,
+);
+
+fn alert_columns() -> AlertColumns {
+    (
+        holdings::id,
+        holdings::customer_id,
+        holdings::item_name,
+        holdings::quantity,
+        holdings::expiry_date,
+        holdings::alert_stage,
+        holdings::alert_on,
+        items::expiry_warning_days.nullable(),
+    )
+}
+
+pub fn holding_alert_state(
+    conn: &mut DbConnection,
+    id: i64,
+) -> QueryResult<Option<HoldingAlertRow>> {
+    holdings::table
+        .left_join(items::table)
+        .filter(holdings::id.eq(id))
+        .select(alert_columns())
+        .first(conn)
+        .optional()
+}
+
+/// Up to `limit` holdings whose alert day has come by `today`, oldest due first. On
+/// PostgreSQL the rows are locked, skipping those another transaction holds (a concurrent
+/// scan takes the next ones instead of waiting, or sending the same alert).
+pub fn due_holdings(
+    conn: &mut DbConnection,
+    today: NaiveDate,
+    limit: i64,
+) -> QueryResult<Vec<HoldingAlertRow>> {
+    let due: Vec<i64> = match conn {
+        DbConnection::Postgresql(c) => {
+            use diesel::sql_types::{BigInt, Date};
+            #[derive(QueryableByName)]
+            struct Due {
+                #[diesel(sql_type = BigInt)]
+                id: i64,
+            }
+            diesel::sql_query(
+                "SELECT id FROM holdings WHERE alert_stage < 2 AND alert_on <= $1 \
+                 ORDER BY alert_on, id LIMIT $2 FOR UPDATE SKIP LOCKED",
+            )
+            .bind::<Date, _>(today)
+            .bind::<BigInt, _>(limit)
+            .load::<Due>(c)?
+            .into_iter()
+            .map(|d| d.id)
+            .collect()
+        }
+        DbConnection::Sqlite(c) => holdings::table
+            .filter(holdings::alert_stage.lt(crate::stock_rules::ALERT_DONE))
+            .filter(holdings::alert_on.le(today))
+            .order((holdings::alert_on, holdings::id))
+            .select(holdings::id)
+            .limit(limit)
+            .load(c)?,
+    };
+    holdings::table
+        .left_join(items::table)
+        .filter(holdings::id.eq_any(&due))
+        .order(holdings::id)
+        .select(alert_columns())
+        .load(conn)
+}
+
+pub fn set_holding_alert(
+    conn: &mut DbConnection,
+    id: i64,
+    stage: i32,
+    due: NaiveDate,
+) -> QueryResult<usize> {
+    diesel::update(holdings::table.find(id))
+        .set((holdings::alert_stage.eq(stage), holdings::alert_on.eq(due)))
+        .execute(conn)
+}
+
+/// Makes every pending holding alert due again (the default window changed).
+pub fn reschedule_holding_alerts(conn: &mut DbConnection) -> QueryResult<usize> {
+    diesel::update(holdings::table.filter(holdings::alert_stage.lt(crate::stock_rules::ALERT_DONE)))
+        .set(holdings::alert_on.eq(NaiveDate::default()))
+        .execute(conn)
 }

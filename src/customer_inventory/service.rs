@@ -1,9 +1,11 @@
 use validator::Validate;
 
+use super::alerts;
 use super::dto::{HoldingOut, HoldingPatch, HoldingQuery};
 use super::repo::{self, HoldingFilter, HoldingRow};
 use crate::db::DbConnection;
 use crate::error::{ApiError, ApiResult, Context};
+use crate::events::Outbox;
 use crate::pagination::{Page, PageParams};
 use crate::state::AppState;
 use crate::stock_rules::ExpiryRules;
@@ -163,24 +165,68 @@ pub fn counts(
     })
 }
 
-/// Adds `quantity` units of an item (from a batch expiring on `expiry_date`) to the
-/// customer's holdings.
+/// Stock handed to a customer: `quantity` units of an item, from a batch expiring on
+/// `expiry_date`.
+pub struct Delivery<'a> {
+    pub customer_id: i64,
+    pub item_id: i64,
+    pub item_name: &'a str,
+    pub quantity: i64,
+    pub expiry_date: Option<chrono::NaiveDate>,
+}
+
+/// Adds a delivery to the customer's holdings, and checks that holding's expiry alerts.
 pub fn receive(
     conn: &mut DbConnection,
-    customer_id: i64,
-    item_id: i64,
-    item_name: &str,
-    quantity: i64,
-    expiry_date: Option<chrono::NaiveDate>,
+    outbox: &mut Outbox,
+    rules: &ExpiryRules,
+    delivery: &Delivery<'_>,
 ) -> ApiResult<()> {
-    Ok(repo::receive(
+    let id = repo::receive(
         conn,
-        customer_id,
-        item_id,
-        item_name,
-        quantity,
-        expiry_date,
-    )?)
+        delivery.customer_id,
+        delivery.item_id,
+        delivery.item_name,
+        delivery.quantity,
+        delivery.expiry_date,
+    )?;
+    if let Some(holding) = repo::holding_alert_state(conn, id)? {
+        alerts::check_holding(conn, outbox, rules, &holding)?;
+    }
+    Ok(())
+}
+
+/// Runs the holdings' expiry-alert scan for `today` until nothing due is left that it can
+/// take; returns how many holdings it checked.
+pub async fn scan_alerts(state: &AppState, today: chrono::NaiveDate) -> ApiResult<usize> {
+    let rules = ExpiryRules {
+        today,
+        default_window: state.settings.expiry_warning_days,
+    };
+    let mut checked = 0;
+    loop {
+        let n = state
+            .events
+            .transaction(&state.db, move |conn, outbox| {
+                alerts::scan_chunk(conn, outbox, &rules)
+            })
+            .await?;
+        if n == 0 {
+            return Ok(checked);
+        }
+        checked += n;
+    }
+}
+
+/// Makes every pending holding alert due at the next scan (the default window changed).
+pub async fn reschedule_alerts(state: &AppState) -> ApiResult<()> {
+    state
+        .db
+        .transaction(|conn| {
+            repo::reschedule_holding_alerts(conn)?;
+            Ok(())
+        })
+        .await
 }
 
 /// Forgets every holding of a customer whose account is being erased.

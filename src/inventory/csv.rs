@@ -385,7 +385,7 @@ pub async fn import(
         }
     }
     let actor = principal.user_id;
-    state
+    let summary = state
         .db
         .transaction(move |conn| {
             let mut errors = FieldErrors::new();
@@ -396,6 +396,7 @@ pub async fn import(
                 batches: 0,
             };
             let mut barcodes: HashMap<String, u64> = HashMap::new();
+            let mut touched = Vec::new();
             for group in &groups {
                 let first = &group[0];
                 let mut line_error = |line: u64, message: String| {
@@ -449,6 +450,7 @@ pub async fn import(
                         repo::insert_item(conn, &fields_of(&first.item), Some(actor))?
                     }
                 };
+                touched.push(item_id);
                 let mut known = repo::all_batches(conn, item_id)?;
                 for row in group {
                     let Some(quantity) = row.quantity else {
@@ -505,12 +507,17 @@ pub async fn import(
                 }
             }
             if errors.is_empty() {
+                // Checking thousands of items here would hold the write lock for long; the
+                // scan, woken once this commits, checks them a chunk at a time.
+                repo::mark_alert_due(conn, &touched)?;
                 Ok(summary)
             } else {
                 Err(ApiError::validation(errors))
             }
         })
-        .await
+        .await?;
+    state.alert_scan.notify_one();
+    Ok(summary)
 }
 
 #[cfg(test)]

@@ -575,3 +575,175 @@ pub fn stock_counts(conn: &mut DbConnection, rules: &ExpiryRules) -> QueryResult
             .get_result(conn)?,
     })
 }
+
+// Expiry and low-stock alerts (see `super::alerts`).
+
+/// What the alerts need of an item.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = items)]
+pub struct ItemAlertRow {
+    pub id: i64,
+    pub name: String,
+    pub unit: Option<String>,
+    pub min_quantity: i64,
+    pub expiry_warning_days: Option<i32>,
+    pub low_stock_alerted: bool,
+    pub low_stock_spells: i64,
+    pub alert_due: bool,
+}
+
+/// What the alerts need of a batch.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = batches)]
+pub struct BatchAlertRow {
+    pub id: i64,
+    pub quantity: i64,
+    pub expiry_date: Option<NaiveDate>,
+    pub lot_code: Option<String>,
+    pub alert_stage: i32,
+    pub alert_on: NaiveDate,
+}
+
+pub fn item_alert_state(conn: &mut DbConnection, id: i64) -> QueryResult<Option<ItemAlertRow>> {
+    items::table
+        .find(id)
+        .select(ItemAlertRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// The item's batches that hold stock or still have an alert to send.
+pub fn alert_batches(conn: &mut DbConnection, item_id: i64) -> QueryResult<Vec<BatchAlertRow>> {
+    batches::table
+        .filter(batches::item_id.eq(item_id))
+        .filter(
+            batches::quantity
+                .gt(0)
+                .or(batches::alert_stage.lt(crate::stock_rules::ALERT_DONE)),
+        )
+        .order(batches::id)
+        .select(BatchAlertRow::as_select())
+        .load(conn)
+}
+
+pub fn set_batch_alert(
+    conn: &mut DbConnection,
+    id: i64,
+    stage: i32,
+    due: NaiveDate,
+) -> QueryResult<usize> {
+    diesel::update(batches::table.find(id))
+        .set((batches::alert_stage.eq(stage), batches::alert_on.eq(due)))
+        .execute(conn)
+}
+
+/// Stores the item's low-stock state and clears its "check me" mark.
+pub fn set_low_stock(
+    conn: &mut DbConnection,
+    id: i64,
+    alerted: bool,
+    spells: i64,
+) -> QueryResult<usize> {
+    diesel::update(items::table.find(id))
+        .set((
+            items::low_stock_alerted.eq(alerted),
+            items::low_stock_spells.eq(spells),
+            items::alert_due.eq(false),
+        ))
+        .execute(conn)
+}
+
+/// Marks items to be checked by the next scan.
+pub fn mark_alert_due(conn: &mut DbConnection, ids: &[i64]) -> QueryResult<usize> {
+    let mut marked = 0;
+    for chunk in ids.chunks(1_000) {
+        marked += diesel::update(items::table.filter(items::id.eq_any(chunk)))
+            .set(items::alert_due.eq(true))
+            .execute(conn)?;
+    }
+    Ok(marked)
+}
+
+/// Up to `limit` items with something to check on `today`: marked items, and items with a
+/// batch whose alert day has come. Both read only their partial index's due rows.
+pub fn due_items(conn: &mut DbConnection, today: NaiveDate, limit: i64) -> QueryResult<Vec<i64>> {
+    let mut ids: Vec<i64> = items::table
+        .filter(items::alert_due.eq(true))
+        .select(items::id)
+        .order(items::id)
+        .limit(limit)
+        .load(conn)?;
+    ids.extend(
+        batches::table
+            .filter(batches::alert_stage.lt(crate::stock_rules::ALERT_DONE))
+            .filter(batches::alert_on.le(today))
+            .select(batches::item_id)
+            .order(batches::alert_on)
+            .limit(limit)
+            .load::<i64>(conn)?,
+    );
+    ids.sort_unstable();
+    ids.dedup();
+    Ok(ids)
+}
+
+/// Locks those of `ids` that no other transaction holds, in id order, and returns them. On
+/// PostgreSQL a scan thus skips an item whose stock is changing right now (that change
+/// checks the item itself) instead of waiting for it, and two scans split the work. SQLite
+/// runs one writer at a time, so every id is free.
+pub fn lock_free_items(conn: &mut DbConnection, ids: &[i64]) -> QueryResult<Vec<i64>> {
+    use diesel::sql_types::{Array, BigInt};
+    #[derive(QueryableByName)]
+    struct Locked {
+        #[diesel(sql_type = BigInt)]
+        id: i64,
+    }
+    match conn {
+        DbConnection::Postgresql(c) => Ok(diesel::sql_query(
+            "SELECT id FROM items WHERE id = ANY($1) ORDER BY id FOR UPDATE SKIP LOCKED",
+        )
+        .bind::<Array<BigInt>, _>(ids)
+        .load::<Locked>(c)?
+        .into_iter()
+        .map(|l| l.id)
+        .collect()),
+        DbConnection::Sqlite(c) => items::table
+            .filter(items::id.eq_any(ids))
+            .select(items::id)
+            .order(items::id)
+            .load(c),
+    }
+}
+
+/// Makes every pending batch alert due again (the default window changed).
+pub fn reschedule_batch_alerts(conn: &mut DbConnection) -> QueryResult<usize> {
+    diesel::update(batches::table.filter(batches::alert_stage.lt(crate::stock_rules::ALERT_DONE)))
+        .set(batches::alert_on.eq(NaiveDate::default()))
+        .execute(conn)
+}
+
+/// The default expiry window the pending alerts were scheduled with.
+pub fn alert_window(conn: &mut DbConnection) -> QueryResult<Option<i32>> {
+    use crate::db::schema::alert_settings;
+    alert_settings::table
+        .find(1)
+        .select(alert_settings::default_window)
+        .first(conn)
+        .optional()
+}
+
+pub fn set_alert_window(conn: &mut DbConnection, window: i32) -> QueryResult<usize> {
+    use crate::db::schema::alert_settings;
+    let updated = diesel::update(alert_settings::table.find(1))
+        .set(alert_settings::default_window.eq(window))
+        .execute(conn)?;
+    if updated > 0 {
+        return Ok(updated);
+    }
+    diesel::insert_into(alert_settings::table)
+        .values((
+            alert_settings::id.eq(1),
+            alert_settings::default_window.eq(window),
+        ))
+        .execute(conn)
+}

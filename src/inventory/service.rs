@@ -4,6 +4,7 @@ use chrono::NaiveDate;
 use diesel::OptionalExtension;
 use validator::Validate;
 
+use super::alerts::{self, Staff};
 use super::dto::{
     AdjustReason, Adjustment, AdjustmentOut, BatchOut, CustomerItemOut, ExpiredBatchOut, ItemKind,
     ItemOut, ItemPatch, ItemQuery, ItemSort, ItemView, MovementOut, NewBatch, NewItem,
@@ -13,6 +14,7 @@ use super::stock::{self, Change, Eligible};
 use crate::auth::Principal;
 use crate::db::DbConnection;
 use crate::error::{ApiError, ApiResult, Context};
+use crate::events::Outbox;
 use crate::pagination::{matches_nothing, Keyset, Page, PageParams};
 use crate::state::AppState;
 use crate::stock_rules::ExpiryRules;
@@ -292,9 +294,10 @@ pub async fn create(state: &AppState, principal: &Principal, new: NewItem) -> Ap
             .await?;
     }
     let actor = principal.user_id;
+    let rules = ExpiryRules::now(state);
     let id = state
-        .db
-        .transaction(move |conn| {
+        .events
+        .transaction(&state.db, move |conn, outbox| {
             check_unique(conn, new.sku.as_deref(), new.barcode.as_deref(), None)?;
             let fields = ItemFields {
                 name_key: Some(new.name.trim().to_lowercase()),
@@ -325,6 +328,7 @@ pub async fn create(state: &AppState, principal: &Principal, new: NewItem) -> Ap
                     (new.expiry_date, new.lot_code.as_deref()),
                 )?;
             }
+            alerts::check_item(conn, outbox, &rules, &mut Staff::default(), id)?;
             Ok(id)
         })
         .await?;
@@ -354,9 +358,10 @@ pub async fn update(
         crate::files::service::require_visible_image(state, principal, file_id, "photo_file_id")
             .await?;
     }
+    let rules = ExpiryRules::now(state);
     state
-        .db
-        .transaction(move |conn| {
+        .events
+        .transaction(&state.db, move |conn, outbox| {
             let current = repo::find_item(conn, id).or_not_found(format!("item {id}"))?;
             if if_match.is_some_and(|v| v != current.version) {
                 return Err(ApiError::PreconditionFailed(
@@ -391,6 +396,8 @@ pub async fn update(
                     "the item changed meanwhile; reload and retry".to_owned(),
                 ));
             }
+            // A new reorder level or expiry window may start (or end) an alert.
+            alerts::check_item(conn, outbox, &rules, &mut Staff::default(), id)?;
             Ok(())
         })
         .await?;
@@ -418,8 +425,8 @@ pub async fn add_batch(
     let actor = principal.user_id;
     let rules = ExpiryRules::now(state);
     let (item, row) = state
-        .db
-        .transaction(move |conn| {
+        .events
+        .transaction(&state.db, move |conn, outbox| {
             let item = repo::find_item(conn, item_id).or_not_found(format!("item {item_id}"))?;
             if kind_of(&item) == ItemKind::Perishable && batch.expiry_date.is_none() {
                 return Err(ApiError::field(
@@ -439,6 +446,7 @@ pub async fn add_batch(
                 None,
                 (batch.expiry_date, batch.lot_code.as_deref()),
             )?;
+            alerts::check_item(conn, outbox, &rules, &mut Staff::default(), item_id)?;
             Ok((item, repo::find_batch(conn, item_id, batch_id)?))
         })
         .await?;
@@ -466,9 +474,10 @@ pub async fn adjust(
         _ => {}
     }
     let actor = principal.user_id;
+    let rules = ExpiryRules::now(state);
     let movements = state
-        .db
-        .transaction(move |conn| {
+        .events
+        .transaction(&state.db, move |conn, outbox| {
             let change = Change {
                 item_id,
                 reason: adj.reason.as_str(),
@@ -478,6 +487,7 @@ pub async fn adjust(
             if adj.delta < 0 {
                 let (_, movements) =
                     stock::remove(conn, &change, -adj.delta, adj.batch_id, Eligible::All)?;
+                alerts::check_item(conn, outbox, &rules, &mut Staff::default(), item_id)?;
                 return Ok(movements);
             }
             let item = repo::find_item(conn, item_id).or_not_found(format!("item {item_id}"))?;
@@ -497,6 +507,7 @@ pub async fn adjust(
                     .map(|b| b.id),
             };
             let (_, movement) = stock::add(conn, &change, adj.delta, batch, (None, None))?;
+            alerts::check_item(conn, outbox, &rules, &mut Staff::default(), item_id)?;
             Ok(vec![movement])
         })
         .await?;
@@ -569,11 +580,12 @@ pub struct HandedOut {
 /// stock, one ledger row per batch. 404 for a missing item, 409 when stock is short.
 pub fn hand_out(
     conn: &mut DbConnection,
+    outbox: &mut Outbox,
+    rules: &ExpiryRules,
     item_id: i64,
     quantity: i64,
     actor_id: i64,
     note: &str,
-    today: NaiveDate,
 ) -> ApiResult<Vec<HandedOut>> {
     let change = Change {
         item_id,
@@ -581,7 +593,14 @@ pub fn hand_out(
         actor_id: Some(actor_id),
         note: Some(note),
     };
-    let (taken, _) = stock::remove(conn, &change, quantity, None, Eligible::Unexpired(today))?;
+    let (taken, _) = stock::remove(
+        conn,
+        &change,
+        quantity,
+        None,
+        Eligible::Unexpired(rules.today),
+    )?;
+    alerts::check_item(conn, outbox, rules, &mut Staff::default(), item_id)?;
     Ok(taken
         .into_iter()
         .map(|t| HandedOut {
@@ -627,4 +646,47 @@ pub use super::repo::StockCounts;
 /// Store-wide stock counts for the staff dashboard.
 pub fn stock_counts(conn: &mut DbConnection, rules: &ExpiryRules) -> ApiResult<StockCounts> {
     Ok(repo::stock_counts(conn, rules)?)
+}
+
+/// Runs the stock-alert scan for `today` until nothing due is left that it can take, and
+/// returns how many items it checked. Each chunk is a transaction of its own.
+pub async fn scan_alerts(state: &AppState, today: NaiveDate) -> ApiResult<usize> {
+    let rules = ExpiryRules {
+        today,
+        default_window: state.settings.expiry_warning_days,
+    };
+    let mut checked = 0;
+    loop {
+        let n = state
+            .events
+            .transaction(&state.db, move |conn, outbox| {
+                alerts::scan_chunk(conn, outbox, &rules)
+            })
+            .await?;
+        if n == 0 {
+            return Ok(checked);
+        }
+        checked += n;
+    }
+}
+
+/// Whether the default expiry window differs from the one the pending alerts were scheduled
+/// with (always true the first time).
+pub async fn alert_window_changed(state: &AppState) -> ApiResult<bool> {
+    let window = state.settings.expiry_warning_days;
+    let stored = state.db.run(|conn| Ok(repo::alert_window(conn)?)).await?;
+    Ok(stored != Some(window))
+}
+
+/// Makes every pending batch alert due at the next scan and records the window now in use.
+pub async fn reschedule_alerts(state: &AppState) -> ApiResult<()> {
+    let window = state.settings.expiry_warning_days;
+    state
+        .db
+        .transaction(move |conn| {
+            repo::reschedule_batch_alerts(conn)?;
+            repo::set_alert_window(conn, window)?;
+            Ok(())
+        })
+        .await
 }

@@ -13,7 +13,11 @@ use crate::customer_inventory::dto::HoldingQuery;
 use crate::customer_inventory::service as holdings;
 use crate::db::DbConnection;
 use crate::error::{ApiError, ApiResult, Context};
+use crate::events::Outbox;
+use crate::identity::service as identity;
 use crate::inventory::service as items;
+use crate::notifications::dto::{Link, NotificationKind, SubjectType};
+use crate::notifications::service::{self as notifications, Notice};
 use crate::pagination::{Keyset, Page, PageParams};
 use crate::state::AppState;
 use crate::stock_rules::ExpiryRules;
@@ -135,8 +139,8 @@ pub async fn create(
     new.validate()?;
     let customer = principal.user_id;
     let id = state
-        .db
-        .transaction(move |conn| {
+        .events
+        .transaction(&state.db, move |conn, outbox| {
             let Some(item_name) = items::item_name(conn, new.item_id)? else {
                 return Err(ApiError::not_found(format!(
                     "item {} (item_id)",
@@ -148,14 +152,28 @@ pub async fn create(
                     "at most {MAX_PENDING_PER_CUSTOMER} requests may be pending at once"
                 )));
             }
-            Ok(repo::insert_request(
+            let id = repo::insert_request(
                 conn,
                 customer,
                 new.item_id,
                 &item_name,
                 new.quantity,
                 new.note.as_deref(),
-            )?)
+            )?;
+            let who = identity::find_user(conn, customer)?;
+            let who = who
+                .name
+                .or(who.username)
+                .unwrap_or_else(|| format!("customer {customer}"));
+            let notice = Notice {
+                kind: NotificationKind::RequestCreated,
+                cause: format!("request:{id}:created"),
+                title: format!("New request: {item_name}"),
+                body: format!("{who} asks for {} × {item_name}.", new.quantity),
+                link: request_link(id),
+            };
+            notifications::notify_staff(conn, outbox, &notice)?;
+            Ok(id)
         })
         .await?;
     get(state, principal, id).await
@@ -215,10 +233,10 @@ fn not_pending(conn: &mut crate::db::DbConnection, id: i64, customer: Option<i64
 /// not at all. Short stock is 409 and leaves the request pending.
 pub async fn fulfil(state: &AppState, principal: &Principal, id: i64) -> ApiResult<RequestOut> {
     let by = principal.user_id;
-    let today = crate::time::today();
+    let rules = ExpiryRules::now(state);
     state
-        .db
-        .transaction(move |conn| {
+        .events
+        .transaction(&state.db, move |conn, outbox| {
             if !repo::decide(conn, id, RequestStatus::Fulfilled, by, None, None)? {
                 return Err(not_pending(conn, id, None));
             }
@@ -229,21 +247,67 @@ pub async fn fulfil(state: &AppState, principal: &Principal, id: i64) -> ApiResu
                 ));
             };
             let note = format!("request {id}");
-            let handed_out = items::hand_out(conn, item_id, request.quantity, by, &note, today)?;
+            let handed_out =
+                items::hand_out(conn, outbox, &rules, item_id, request.quantity, by, &note)?;
             for part in handed_out {
                 holdings::receive(
                     conn,
-                    request.customer_id,
-                    item_id,
-                    &request.item_name,
-                    part.amount,
-                    part.expiry_date,
+                    outbox,
+                    &rules,
+                    &holdings::Delivery {
+                        customer_id: request.customer_id,
+                        item_id,
+                        item_name: &request.item_name,
+                        quantity: part.amount,
+                        expiry_date: part.expiry_date,
+                    },
                 )?;
             }
+            notify_decision(conn, outbox, &request, RequestStatus::Fulfilled)?;
             Ok(())
         })
         .await?;
     get(state, principal, id).await
+}
+
+fn request_link(id: i64) -> Link {
+    Link::new(
+        SubjectType::Request,
+        id,
+        format!("/api/v1/replenishment-requests/{id}"),
+    )
+}
+
+/// Tells a request's customer that it was fulfilled, rejected or cancelled.
+fn notify_decision(
+    conn: &mut DbConnection,
+    outbox: &mut Outbox,
+    request: &RequestRow,
+    to: RequestStatus,
+) -> ApiResult<()> {
+    let (kind, word) = match to {
+        RequestStatus::Fulfilled => (NotificationKind::RequestFulfilled, "fulfilled"),
+        RequestStatus::Rejected => (NotificationKind::RequestRejected, "rejected"),
+        RequestStatus::Cancelled => (NotificationKind::RequestCancelled, "cancelled"),
+        RequestStatus::Pending => return Ok(()),
+    };
+    let reason = request
+        .decision_reason
+        .as_ref()
+        .map(|r| format!(" Reason: {r}"))
+        .unwrap_or_default();
+    let notice = Notice {
+        kind,
+        cause: format!("request:{}:{word}", request.id),
+        title: format!("Request {word}: {}", request.item_name),
+        body: format!(
+            "Your request for {} × {} was {word}.{reason}",
+            request.quantity, request.item_name
+        ),
+        link: request_link(request.id),
+    };
+    notifications::notify(conn, outbox, &[request.customer_id], &notice)?;
+    Ok(())
 }
 
 /// Moves a pending request to `to` in a transaction of its own; 404/409 explain a miss.
@@ -257,12 +321,13 @@ async fn settle(
     customer: Option<i64>,
 ) -> ApiResult<()> {
     state
-        .db
-        .transaction(move |conn| {
+        .events
+        .transaction(&state.db, move |conn, outbox| {
             if !repo::decide(conn, id, to, by, reason.as_deref(), customer)? {
                 return Err(not_pending(conn, id, customer));
             }
-            Ok(())
+            let request = repo::find_request(conn, id)?;
+            notify_decision(conn, outbox, &request, to)
         })
         .await
 }
