@@ -11,6 +11,7 @@ mod files;
 mod foundation;
 mod identity;
 mod inventory;
+mod notifications;
 mod realtime;
 mod replenishment;
 mod security;
