@@ -74,8 +74,8 @@ pub fn check_holding(
     Ok(())
 }
 
-/// Holdings checked per scan transaction.
-const SCAN_CHUNK: i64 = 500;
+/// Holdings checked per scan transaction (see the items' scan).
+const SCAN_CHUNK: i64 = 100;
 
 /// One chunk of the scan; returns how many holdings were checked (0: none left to take).
 pub fn scan_chunk(

@@ -131,9 +131,9 @@ pub fn check_item(
     Ok(())
 }
 
-/// Items checked per scan transaction: short enough that writers waiting behind a scan on
-/// SQLite wait little.
-const SCAN_CHUNK: i64 = 200;
+/// Items checked per scan transaction: short enough (tens of milliseconds) that a writer
+/// waiting behind a scan for SQLite's lock, or for an item's row on PostgreSQL, waits little.
+const SCAN_CHUNK: i64 = 50;
 
 /// One chunk of the scan: the due items no other transaction holds, checked. Returns how
 /// many were checked (0: nothing left that this scan can take).
