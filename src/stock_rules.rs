@@ -19,8 +19,13 @@ pub struct ExpiryRules {
 
 impl ExpiryRules {
     pub fn now(state: &AppState) -> Self {
+        Self::on(state, crate::time::today())
+    }
+
+    /// The rules as they stand on `today` (the scan looks at a given day).
+    pub fn on(state: &AppState, today: NaiveDate) -> Self {
         Self {
-            today: crate::time::today(),
+            today,
             default_window: state.settings.expiry_warning_days,
         }
     }

@@ -203,23 +203,20 @@ pub fn member_ids(conn: &mut DbConnection, chat_id: i64) -> QueryResult<Vec<i64>
         .load(conn)
 }
 
-/// The chat's live people other than `except` who have not muted it: who a new message
-/// notifies (bots hear of messages through their event stream alone).
-pub fn notifiable_members(
-    conn: &mut DbConnection,
-    chat_id: i64,
-    except: i64,
-) -> QueryResult<Vec<i64>> {
-    chat_members::table
+/// The chat's live members, each with whether a new message notifies them: not when they
+/// muted the chat, and never bots (they hear of messages through their event stream alone).
+pub fn members_to_notify(conn: &mut DbConnection, chat_id: i64) -> QueryResult<Vec<(i64, bool)>> {
+    let rows: Vec<(i64, bool, String)> = chat_members::table
         .inner_join(users::table)
         .filter(chat_members::chat_id.eq(chat_id))
-        .filter(chat_members::user_id.ne(except))
-        .filter(chat_members::muted.eq(false))
         .filter(users::deleted_at.is_null())
-        .filter(users::role.ne("bot"))
-        .select(chat_members::user_id)
+        .select((chat_members::user_id, chat_members::muted, users::role))
         .order(chat_members::user_id)
-        .load(conn)
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(user, muted, role)| (user, !muted && role != "bot"))
+        .collect())
 }
 
 pub fn set_muted(

@@ -680,11 +680,16 @@ pub async fn send(
             repo::advance_read(conn, chat_id, me, row.id)?;
             notifications::chat_read(conn, me, chat_id, row.id)?;
             let message = message_out(conn, row)?;
-            let recipients = repo::member_ids(conn, chat_id)?;
+            let members = repo::members_to_notify(conn, chat_id)?;
             let topic = message_topic(message.id);
+            let recipients = members.iter().map(|(user, _)| *user);
             outbox.record_about(conn, recipients, MESSAGE_CREATED, &message, Some(&topic))?;
+            let notifiable: Vec<i64> = members
+                .iter()
+                .filter(|(user, notified)| *notified && *user != me)
+                .map(|(user, _)| *user)
+                .collect();
             let chat = repo::find_chat(conn, chat_id)?;
-            let notifiable = repo::notifiable_members(conn, chat_id, me)?;
             notifications::message_posted(
                 conn,
                 outbox,
@@ -828,8 +833,9 @@ pub async fn mark_read(
             let newest = repo::find_chat(conn, chat_id)?.last_message_id.unwrap_or(0);
             let target = up_to.min(newest);
             let moved = repo::advance_read(conn, chat_id, me, target)? > 0;
-            notifications::chat_read(conn, me, chat_id, target)?;
             if moved {
+                // An open notification always stands for messages past the old marker.
+                notifications::chat_read(conn, me, chat_id, target)?;
                 let recipients = repo::member_ids(conn, chat_id)?;
                 outbox.record(
                     conn,

@@ -199,23 +199,13 @@ pub fn receive(
 /// Runs the holdings' expiry-alert scan for `today` until nothing due is left that it can
 /// take; returns how many holdings it checked.
 pub async fn scan_alerts(state: &AppState, today: chrono::NaiveDate) -> ApiResult<usize> {
-    let rules = ExpiryRules {
-        today,
-        default_window: state.settings.expiry_warning_days,
-    };
-    let mut checked = 0;
-    loop {
-        let n = state
-            .events
-            .transaction(&state.db, move |conn, outbox| {
-                alerts::scan_chunk(conn, outbox, &rules)
-            })
-            .await?;
-        if n == 0 {
-            return Ok(checked);
-        }
-        checked += n;
-    }
+    let rules = ExpiryRules::on(state, today);
+    state
+        .events
+        .drain(&state.db, move |conn, outbox| {
+            alerts::scan_chunk(conn, outbox, &rules)
+        })
+        .await
 }
 
 /// Makes every pending holding alert due at the next scan (the default window changed).

@@ -262,6 +262,23 @@ impl EventBus {
         Ok(value)
     }
 
+    /// Runs `step` in transactions of its own (as [`EventBus::transaction`]) until one
+    /// reports that it did nothing, and returns the sum of what they did: a long job done in
+    /// short transactions, so writers waiting behind it wait little.
+    pub async fn drain<F>(self: &Arc<Self>, db: &Db, step: F) -> ApiResult<usize>
+    where
+        F: Fn(&mut DbConnection, &mut Outbox) -> ApiResult<usize> + Clone + Send + 'static,
+    {
+        let mut total = 0;
+        loop {
+            let done = self.transaction(db, step.clone()).await?;
+            if done == 0 {
+                return Ok(total);
+            }
+            total += done;
+        }
+    }
+
     /// Registers a socket of `user_id`; `None` past the per-user limit.
     pub fn subscribe(&self, user_id: i64) -> Option<Subscription> {
         self.hub.subscribe(user_id)

@@ -15,7 +15,7 @@ use crate::stock_rules::{AlertSchedule, ExpiryAlert, ExpiryRules, ALERT_DONE};
 
 /// Who hears of stock: the staff, read once per transaction and only when needed.
 #[derive(Default)]
-pub struct Staff(Option<Vec<i64>>);
+struct Staff(Option<Vec<i64>>);
 
 impl Staff {
     fn ids(&mut self, conn: &mut DbConnection) -> ApiResult<Vec<i64>> {
@@ -69,8 +69,18 @@ fn batch_notice(item: &ItemAlertRow, batch: &BatchAlertRow, alert: ExpiryAlert) 
 }
 
 /// Checks one item: its batches' expiry alerts and its low-stock state. Call it with the
-/// item row locked (a stock change has locked it; the scan locks it first).
-pub fn check_item(
+/// item row locked, as every stock change has.
+pub fn check(
+    conn: &mut DbConnection,
+    outbox: &mut Outbox,
+    rules: &ExpiryRules,
+    item_id: i64,
+) -> ApiResult<()> {
+    check_item(conn, outbox, rules, &mut Staff::default(), item_id)
+}
+
+/// [`check`], with the staff list shared by the items of one scan chunk.
+fn check_item(
     conn: &mut DbConnection,
     outbox: &mut Outbox,
     rules: &ExpiryRules,

@@ -4,7 +4,7 @@ use chrono::NaiveDate;
 use diesel::OptionalExtension;
 use validator::Validate;
 
-use super::alerts::{self, Staff};
+use super::alerts;
 use super::dto::{
     AdjustReason, Adjustment, AdjustmentOut, BatchOut, CustomerItemOut, ExpiredBatchOut, ItemKind,
     ItemOut, ItemPatch, ItemQuery, ItemSort, ItemView, MovementOut, NewBatch, NewItem,
@@ -328,7 +328,7 @@ pub async fn create(state: &AppState, principal: &Principal, new: NewItem) -> Ap
                     (new.expiry_date, new.lot_code.as_deref()),
                 )?;
             }
-            alerts::check_item(conn, outbox, &rules, &mut Staff::default(), id)?;
+            alerts::check(conn, outbox, &rules, id)?;
             Ok(id)
         })
         .await?;
@@ -397,7 +397,7 @@ pub async fn update(
                 ));
             }
             // A new reorder level or expiry window may start (or end) an alert.
-            alerts::check_item(conn, outbox, &rules, &mut Staff::default(), id)?;
+            alerts::check(conn, outbox, &rules, id)?;
             Ok(())
         })
         .await?;
@@ -446,7 +446,7 @@ pub async fn add_batch(
                 None,
                 (batch.expiry_date, batch.lot_code.as_deref()),
             )?;
-            alerts::check_item(conn, outbox, &rules, &mut Staff::default(), item_id)?;
+            alerts::check(conn, outbox, &rules, item_id)?;
             Ok((item, repo::find_batch(conn, item_id, batch_id)?))
         })
         .await?;
@@ -484,37 +484,46 @@ pub async fn adjust(
                 actor_id: Some(actor),
                 note: adj.note.as_deref(),
             };
-            if adj.delta < 0 {
-                let (_, movements) =
-                    stock::remove(conn, &change, -adj.delta, adj.batch_id, Eligible::All)?;
-                alerts::check_item(conn, outbox, &rules, &mut Staff::default(), item_id)?;
-                return Ok(movements);
-            }
-            let item = repo::find_item(conn, item_id).or_not_found(format!("item {item_id}"))?;
-            let batch = match adj.batch_id {
-                Some(id) => Some(id),
-                None if kind_of(&item) == ItemKind::Perishable => {
-                    return Err(ApiError::field(
-                        "batch_id",
-                        "adding to a perishable item needs a batch_id (or POST /batches with an expiry date)",
-                    ))
-                }
-                // Undated stock goes to the newest undated batch, or a new one.
-                None => repo::stocked_batches(conn, item_id)?
-                    .into_iter()
-                    .rev()
-                    .find(|b| b.expiry_date.is_none())
-                    .map(|b| b.id),
+            let movements = if adj.delta < 0 {
+                stock::remove(conn, &change, -adj.delta, adj.batch_id, Eligible::All)?.1
+            } else {
+                vec![restock(conn, &change, adj.delta, adj.batch_id)?]
             };
-            let (_, movement) = stock::add(conn, &change, adj.delta, batch, (None, None))?;
-            alerts::check_item(conn, outbox, &rules, &mut Staff::default(), item_id)?;
-            Ok(vec![movement])
+            alerts::check(conn, outbox, &rules, item_id)?;
+            Ok(movements)
         })
         .await?;
     Ok(AdjustmentOut {
         item: staff_item(state, item_id).await?,
         movements: movements.into_iter().map(movement_out).collect(),
     })
+}
+
+/// Adds `amount` units by adjustment: to `batch_id`, else (undated stock only) to the newest
+/// undated batch or a new one.
+fn restock(
+    conn: &mut DbConnection,
+    change: &Change<'_>,
+    amount: i64,
+    batch_id: Option<i64>,
+) -> ApiResult<MovementRow> {
+    let item_id = change.item_id;
+    let item = repo::find_item(conn, item_id).or_not_found(format!("item {item_id}"))?;
+    let batch = match batch_id {
+        Some(id) => Some(id),
+        None if kind_of(&item) == ItemKind::Perishable => return Err(ApiError::field(
+            "batch_id",
+            "adding to a perishable item needs a batch_id (or POST /batches with an expiry date)",
+        )),
+        // Undated stock goes to the newest undated batch, or a new one.
+        None => repo::stocked_batches(conn, item_id)?
+            .into_iter()
+            .rev()
+            .find(|b| b.expiry_date.is_none())
+            .map(|b| b.id),
+    };
+    let (_, movement) = stock::add(conn, change, amount, batch, (None, None))?;
+    Ok(movement)
 }
 
 pub async fn movements(
@@ -600,7 +609,7 @@ pub fn hand_out(
         None,
         Eligible::Unexpired(rules.today),
     )?;
-    alerts::check_item(conn, outbox, rules, &mut Staff::default(), item_id)?;
+    alerts::check(conn, outbox, rules, item_id)?;
     Ok(taken
         .into_iter()
         .map(|t| HandedOut {
@@ -651,23 +660,13 @@ pub fn stock_counts(conn: &mut DbConnection, rules: &ExpiryRules) -> ApiResult<S
 /// Runs the stock-alert scan for `today` until nothing due is left that it can take, and
 /// returns how many items it checked. Each chunk is a transaction of its own.
 pub async fn scan_alerts(state: &AppState, today: NaiveDate) -> ApiResult<usize> {
-    let rules = ExpiryRules {
-        today,
-        default_window: state.settings.expiry_warning_days,
-    };
-    let mut checked = 0;
-    loop {
-        let n = state
-            .events
-            .transaction(&state.db, move |conn, outbox| {
-                alerts::scan_chunk(conn, outbox, &rules)
-            })
-            .await?;
-        if n == 0 {
-            return Ok(checked);
-        }
-        checked += n;
-    }
+    let rules = ExpiryRules::on(state, today);
+    state
+        .events
+        .drain(&state.db, move |conn, outbox| {
+            alerts::scan_chunk(conn, outbox, &rules)
+        })
+        .await
 }
 
 /// Whether the default expiry window differs from the one the pending alerts were scheduled

@@ -176,30 +176,22 @@ pub fn read_chat(
     .execute(conn)
 }
 
-/// Deletes the notifications about something that no longer exists (a deleted chat).
-pub fn delete_about(conn: &mut DbConnection, subject_type: &str, id: i64) -> QueryResult<usize> {
-    diesel::delete(
-        notifications::table
-            .filter(notifications::subject_type.eq(subject_type))
-            .filter(notifications::subject_id.eq(id)),
-    )
-    .execute(conn)
-}
-
-/// A user's notifications about `subject`, deleted (they left the chat).
-pub fn delete_about_for(
+/// Deletes the notifications about something: everyone's (a deleted chat), or one user's
+/// (who left it).
+pub fn delete_about(
     conn: &mut DbConnection,
-    user_id: i64,
     subject_type: &str,
     id: i64,
+    user_id: Option<i64>,
 ) -> QueryResult<usize> {
-    diesel::delete(
-        notifications::table
-            .filter(notifications::user_id.eq(user_id))
-            .filter(notifications::subject_type.eq(subject_type))
-            .filter(notifications::subject_id.eq(id)),
-    )
-    .execute(conn)
+    let mut about = diesel::delete(notifications::table)
+        .filter(notifications::subject_type.eq(subject_type))
+        .filter(notifications::subject_id.eq(id))
+        .into_boxed();
+    if let Some(user_id) = user_id {
+        about = about.filter(notifications::user_id.eq(user_id));
+    }
+    about.execute(conn)
 }
 
 pub fn unread_count(conn: &mut DbConnection, user_id: i64) -> QueryResult<i64> {

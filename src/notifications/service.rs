@@ -169,13 +169,13 @@ pub fn chat_read(conn: &mut DbConnection, user_id: i64, chat_id: i64, up_to: i64
 
 /// A chat was deleted: what was about it goes too.
 pub fn chat_deleted(conn: &mut DbConnection, chat_id: i64) -> ApiResult<()> {
-    repo::delete_about(conn, SubjectType::Chat.as_str(), chat_id)?;
+    repo::delete_about(conn, SubjectType::Chat.as_str(), chat_id, None)?;
     Ok(())
 }
 
 /// `user_id` left a chat: their notifications about it go.
 pub fn chat_left(conn: &mut DbConnection, user_id: i64, chat_id: i64) -> ApiResult<()> {
-    repo::delete_about_for(conn, user_id, SubjectType::Chat.as_str(), chat_id)?;
+    repo::delete_about(conn, SubjectType::Chat.as_str(), chat_id, Some(user_id))?;
     Ok(())
 }
 
