@@ -315,6 +315,44 @@ pub struct MembersChanged {
     pub chat_deleted: bool,
 }
 
+/// `command` event data: a text message starting with `/`, for the chat's bots.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Command {
+    pub chat_id: i64,
+    pub message_id: i64,
+    /// The command's name without the slash (and without an `@bot` suffix): `stock`.
+    pub command: String,
+    /// The rest of the message, trimmed: `milk`.
+    pub args: String,
+    pub message: MessageOut,
+}
+
+/// Longest command name taken as one (`/` then letters, digits, `_` or `-`).
+const MAX_COMMAND_CHARS: usize = 32;
+
+impl Command {
+    /// The command a message carries, if its text starts with `/name`.
+    pub fn parse(message: &MessageOut) -> Option<Self> {
+        if message.kind != MessageKind::Text {
+            return None;
+        }
+        let text = message.body.as_deref()?.trim_start().strip_prefix('/')?;
+        let (word, args) = text.split_once(char::is_whitespace).unwrap_or((text, ""));
+        let name = word.split_once('@').map_or(word, |(name, _)| name);
+        let valid = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+        if name.is_empty() || name.chars().count() > MAX_COMMAND_CHARS || !name.chars().all(valid) {
+            return None;
+        }
+        Some(Self {
+            chat_id: message.chat_id,
+            message_id: message.id,
+            command: name.to_owned(),
+            args: args.trim().to_owned(),
+            message: message.clone(),
+        })
+    }
+}
+
 /// `read` event data.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReadEvent {

@@ -3,6 +3,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use crate::auth::Role;
 use crate::db::schema::{chat_members, chats, messages, users};
 use crate::db::{on_backend, DbConnection};
 use crate::pagination::{keyset_page, Keyset};
@@ -203,9 +204,17 @@ pub fn member_ids(conn: &mut DbConnection, chat_id: i64) -> QueryResult<Vec<i64>
         .load(conn)
 }
 
-/// The chat's live members, each with whether a new message notifies them: not when they
-/// muted the chat, and never bots (they hear of messages through their event stream alone).
-pub fn members_to_notify(conn: &mut DbConnection, chat_id: i64) -> QueryResult<Vec<(i64, bool)>> {
+/// A live member, as a new message sees them.
+pub struct Listener {
+    pub user_id: i64,
+    /// Whether a new message notifies them: not when they muted the chat, and never bots
+    /// (they hear of messages through their event stream and webhook alone).
+    pub notified: bool,
+    pub bot: bool,
+}
+
+/// The chat's live members, as a new message sees them.
+pub fn listeners(conn: &mut DbConnection, chat_id: i64) -> QueryResult<Vec<Listener>> {
     let rows: Vec<(i64, bool, String)> = chat_members::table
         .inner_join(users::table)
         .filter(chat_members::chat_id.eq(chat_id))
@@ -215,8 +224,24 @@ pub fn members_to_notify(conn: &mut DbConnection, chat_id: i64) -> QueryResult<V
         .load(conn)?;
     Ok(rows
         .into_iter()
-        .map(|(user, muted, role)| (user, !muted && role != "bot"))
+        .map(|(user_id, muted, role)| {
+            let bot = role == Role::Bot.as_str();
+            Listener {
+                user_id,
+                notified: !muted && !bot,
+                bot,
+            }
+        })
         .collect())
+}
+
+/// The chats `user_id` is a member of.
+pub fn chats_with_member(conn: &mut DbConnection, user_id: i64) -> QueryResult<Vec<i64>> {
+    chat_members::table
+        .filter(chat_members::user_id.eq(user_id))
+        .select(chat_members::chat_id)
+        .order(chat_members::chat_id)
+        .load(conn)
 }
 
 pub fn set_muted(

@@ -8,14 +8,15 @@ use serde::{Deserialize, Serialize};
 use validator::Validate;
 
 use super::dto::{
-    Author, ChatKind, ChatOut, ChatPatch, MemberOut, MemberRole, MembersChanged, MessageKind,
-    MessageOut, MessagePatch, MessageQuery, NewChat, NewMember, NewMessage, ReadEvent, ReadState,
-    TypingEvent, MAX_MEMBERS,
+    Author, ChatKind, ChatOut, ChatPatch, Command, MemberOut, MemberRole, MembersChanged,
+    MessageKind, MessageOut, MessagePatch, MessageQuery, NewChat, NewMember, NewMessage, ReadEvent,
+    ReadState, TypingEvent, MAX_MEMBERS,
 };
 use super::repo::{self, ChatRow, MemberRow, MessageRow, NewMessageRow};
 use crate::auth::{Action, Principal, Role};
 use crate::db::DbConnection;
 use crate::error::{ApiError, ApiResult};
+use crate::events::Outbox;
 use crate::files::service as files;
 use crate::identity::service::{self as identity, UserRow};
 use crate::notifications::dto::{Link, NotificationKind, SubjectType};
@@ -29,6 +30,8 @@ pub const MESSAGE_DELETED: &str = "message.deleted";
 pub const MEMBER_ADDED: &str = "chat.member_added";
 pub const MEMBER_REMOVED: &str = "chat.member_removed";
 pub const READ: &str = "read";
+/// A message starting with `/`, for the chat's bots (besides its `message.created`).
+pub const COMMAND: &str = "command";
 pub const TYPING: &str = "typing";
 
 /// The events about one message (see `EventBus::rewrite`).
@@ -541,29 +544,51 @@ pub async fn remove_member(
             if repo::member(conn, id, user_id)?.is_none() {
                 return Err(ApiError::not_found(format!("user {user_id} in chat {id}")));
             }
-            let recipients = repo::member_ids(conn, id)?;
-            repo::remove_member(conn, id, user_id)?;
-            notifications::chat_left(conn, user_id, id)?;
-            outbox.record(
-                conn,
-                recipients.iter().copied().chain([user_id]),
-                MEMBER_REMOVED,
-                &MembersChanged {
-                    chat_id: id,
-                    user_ids: vec![user_id],
-                    by: me,
-                    chat_deleted: false,
-                },
-            )?;
-            if recipients.iter().all(|r| *r == user_id) {
-                repo::delete_chat(conn, id)?;
-                notifications::chat_deleted(conn, id)?;
-            } else if repo::count_admins(conn, id)? == 0 {
-                repo::promote_eldest(conn, id)?;
-            }
-            Ok(())
+            remove_locked(conn, outbox, id, user_id, me)
         })
         .await
+}
+
+/// Removes `user_id` from chat `id`, whose row the caller locked, telling its members (and
+/// the one removed). A group whose last admin goes gets its longest-standing member as
+/// admin; one left empty is deleted.
+fn remove_locked(
+    conn: &mut DbConnection,
+    outbox: &mut Outbox,
+    id: i64,
+    user_id: i64,
+    by: i64,
+) -> ApiResult<()> {
+    let recipients = repo::member_ids(conn, id)?;
+    repo::remove_member(conn, id, user_id)?;
+    notifications::chat_left(conn, user_id, id)?;
+    outbox.record(
+        conn,
+        recipients.iter().copied().chain([user_id]),
+        MEMBER_REMOVED,
+        &MembersChanged {
+            chat_id: id,
+            user_ids: vec![user_id],
+            by,
+            chat_deleted: false,
+        },
+    )?;
+    if recipients.iter().all(|r| *r == user_id) {
+        repo::delete_chat(conn, id)?;
+        notifications::chat_deleted(conn, id)?;
+    } else if repo::count_admins(conn, id)? == 0 {
+        repo::promote_eldest(conn, id)?;
+    }
+    Ok(())
+}
+
+/// Takes `user_id` out of every chat (a bot being deleted), inside the caller's transaction.
+pub fn leave_all(conn: &mut DbConnection, outbox: &mut Outbox, user_id: i64) -> ApiResult<()> {
+    for chat_id in repo::chats_with_member(conn, user_id)? {
+        repo::lock_chat(conn, chat_id)?;
+        remove_locked(conn, outbox, chat_id, user_id, user_id)?;
+    }
+    Ok(())
 }
 
 /// Where a history page continues: strictly between the two ids.
@@ -680,14 +705,21 @@ pub async fn send(
             repo::advance_read(conn, chat_id, me, row.id)?;
             notifications::chat_read(conn, me, chat_id, row.id)?;
             let message = message_out(conn, row)?;
-            let members = repo::members_to_notify(conn, chat_id)?;
+            let members = repo::listeners(conn, chat_id)?;
             let topic = message_topic(message.id);
-            let recipients = members.iter().map(|(user, _)| *user);
+            let recipients = members.iter().map(|m| m.user_id);
             outbox.record_about(conn, recipients, MESSAGE_CREATED, &message, Some(&topic))?;
+            if let Some(command) = Command::parse(&message) {
+                let bots = members.iter().filter(|m| m.bot && m.user_id != me);
+                let bots: Vec<i64> = bots.map(|m| m.user_id).collect();
+                if !bots.is_empty() {
+                    outbox.record_about(conn, bots, COMMAND, &command, Some(&topic))?;
+                }
+            }
             let notifiable: Vec<i64> = members
                 .iter()
-                .filter(|(user, notified)| *notified && *user != me)
-                .map(|(user, _)| *user)
+                .filter(|m| m.notified && m.user_id != me)
+                .map(|m| m.user_id)
                 .collect();
             let chat = repo::find_chat(conn, chat_id)?;
             notifications::message_posted(
