@@ -91,6 +91,10 @@ pub struct Settings {
     pub ws_max_frame_bytes: usize,
     /// How often the expiry and low-stock scan runs (it also runs at start).
     pub alert_scan_interval: Duration,
+    /// How long one webhook request may take, connecting and answering included.
+    pub webhook_timeout: Duration,
+    /// Whether this process sends webhooks (every process may; they take turns per bot).
+    pub webhook_delivery: bool,
 }
 
 impl std::fmt::Debug for Settings {
@@ -424,6 +428,13 @@ impl Settings {
                 64 << 10,
                 1024..=(1 << 20),
             )?,
+            webhook_timeout: Duration::from_secs(parse_in_range(
+                src,
+                "STOCKROOM_WEBHOOK_TIMEOUT_SECS",
+                10,
+                1..=60,
+            )?),
+            webhook_delivery: parse_bool(src, "STOCKROOM_WEBHOOK_DELIVERY", true)?,
         })
     }
 }

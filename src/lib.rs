@@ -10,6 +10,7 @@ pub mod auth;
 pub mod blobs;
 pub mod blocking;
 pub mod bootstrap;
+pub mod bots;
 pub mod chat;
 pub mod compat;
 pub mod config;

@@ -42,6 +42,7 @@ use crate::error::{Problem, PROBLEM_JSON};
         (name = "files", description = "Uploads, downloads and thumbnails"),
         (name = "chats", description = "Direct and group chats: members, messages, read state"),
         (name = "notifications", description = "What a person should look at: new messages, requests, expiring and low stock"),
+        (name = "bots", description = "Bot accounts, their tokens, and their signed webhooks' delivery log"),
         (name = "realtime", description = "The WebSocket carrying each user's event stream"),
         (name = "compatibility", description = "Routes kept for clients of the earlier FastAPI service"),
     )

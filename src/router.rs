@@ -68,8 +68,8 @@ pub const GUARDED: &[Guard] = &[
 /// Mounts every documented route.
 pub fn configure(cfg: &mut ServiceConfig) {
     use crate::{
-        chat, compat, customer_inventory, dashboard, files, identity, inventory, notifications,
-        people, realtime, replenishment,
+        bots, chat, compat, customer_inventory, dashboard, files, identity, inventory,
+        notifications, people, realtime, replenishment,
     };
     cfg.service(ops::routes::healthz)
         .service(ops::routes::readyz)
@@ -146,6 +146,14 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(notifications::routes::list_notifications)
                 .service(notifications::routes::read_all_notifications)
                 .service(notifications::routes::read_notification)
+                .service(bots::routes::create_bot)
+                .service(bots::routes::list_bots)
+                .service(bots::routes::get_bot)
+                .service(bots::routes::update_bot)
+                .service(bots::routes::delete_bot)
+                .service(bots::routes::rotate_token)
+                .service(bots::routes::list_deliveries)
+                .service(bots::routes::redeliver)
                 .default_service(web::to(fallback)),
         )
         .service(

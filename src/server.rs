@@ -116,6 +116,10 @@ pub async fn start(
     migrate(&state).await?;
     start_event_tasks(&state)?;
     start_alert_scan(&state);
+    if state.settings.webhook_delivery {
+        let weak = std::sync::Arc::downgrade(&state.clone().into_inner());
+        actix_web::rt::spawn(crate::bots::delivery::run_worker(weak));
+    }
     let settings = &state.settings;
     let workers = settings.workers;
     let descriptors = connections::descriptor_limit();

@@ -36,6 +36,8 @@ pub struct AppState {
     /// Wakes the expiry and low-stock scan before its interval (a bulk import marked many
     /// items to check).
     pub alert_scan: Arc<tokio::sync::Notify>,
+    /// Wakes this process's webhook worker before its next poll (a redelivery was asked for).
+    pub webhooks: Arc<tokio::sync::Notify>,
 }
 
 /// Abuse limits, counted in the database (shared by every process).
@@ -95,6 +97,7 @@ impl AppState {
         let events = Arc::new(EventBus::new(&settings));
         Ok(Self {
             alert_scan: Arc::new(tokio::sync::Notify::new()),
+            webhooks: Arc::new(tokio::sync::Notify::new()),
             db,
             authenticator,
             settings: Arc::new(settings),

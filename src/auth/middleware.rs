@@ -23,8 +23,8 @@ pub struct Authenticator {
 
 enum Credentials {
     Bearer(String),
-    /// `Bot <token>`; bot accounts arrive with the bots issue.
-    Bot,
+    /// `Bot <token>`.
+    Bot(String),
 }
 
 fn credentials(req: &ServiceRequest) -> ApiResult<Credentials> {
@@ -38,7 +38,7 @@ fn credentials(req: &ServiceRequest) -> ApiResult<Credentials> {
         let token = token.trim().to_owned();
         return match scheme.to_ascii_lowercase().as_str() {
             "bearer" => Ok(Credentials::Bearer(token)),
-            "bot" => Ok(Credentials::Bot),
+            "bot" => Ok(Credentials::Bot(token)),
             _ => Err(ApiError::Unauthorized(format!(
                 "unsupported authorization scheme {scheme:?}"
             ))),
@@ -50,7 +50,11 @@ fn credentials(req: &ServiceRequest) -> ApiResult<Credentials> {
             web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
                 .map_err(|_| ApiError::Unauthorized("the query string is malformed".to_owned()))?;
         if let Some(token) = query.get("access_token") {
-            return Ok(Credentials::Bearer(token.clone()));
+            return Ok(if token.starts_with(super::bots::TOKEN_PREFIX) {
+                Credentials::Bot(token.clone())
+            } else {
+                Credentials::Bearer(token.clone())
+            });
         }
     }
     Err(ApiError::Unauthorized(
@@ -82,10 +86,20 @@ pub async fn authenticate(auth: &Authenticator, req: &ServiceRequest) -> ApiResu
                 bot_id: None,
             })
         }
-        // Bot accounts arrive with the bots issue; until then no bot token is valid.
-        Credentials::Bot => Err(ApiError::Unauthorized(
-            "the bot token is not valid".to_owned(),
-        )),
+        Credentials::Bot(token) => {
+            let hash = super::tokens::hash_secret(&token);
+            let (bot_id, user_id) = auth
+                .db
+                .run(move |conn| Ok(super::bots::active_bot(conn, &hash)?))
+                .await?
+                .ok_or_else(|| ApiError::Unauthorized("the bot token is not valid".to_owned()))?;
+            Ok(Principal {
+                user_id,
+                role: super::policy::Role::Bot,
+                session_id: None,
+                bot_id: Some(bot_id),
+            })
+        }
     }
 }
 

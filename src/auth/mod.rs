@@ -2,6 +2,7 @@
 //! authenticated principal, the middleware that guards protected scopes, the one table of
 //! role rules, password hashing on a bounded pool, and failure rate limits.
 
+pub mod bots;
 pub mod middleware;
 pub mod passwords;
 pub mod policy;

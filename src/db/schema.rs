@@ -269,10 +269,51 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    bots (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        name -> Text,
+        description -> Nullable<Text>,
+        token_hash -> Text,
+        signing_secret -> Text,
+        webhook_url -> Nullable<Text>,
+        webhook_disabled_at -> Nullable<Timestamp>,
+        webhook_disabled_reason -> Nullable<Text>,
+        delivered_seq -> BigInt,
+        next_attempt_at -> Nullable<Timestamp>,
+        lease_owner -> Nullable<Text>,
+        lease_until -> Nullable<Timestamp>,
+        created_by -> Nullable<BigInt>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    webhook_deliveries (id) {
+        id -> BigInt,
+        bot_id -> BigInt,
+        seq -> BigInt,
+        event_type -> Text,
+        payload -> Text,
+        status -> Text,
+        attempts -> Integer,
+        last_status -> Nullable<Integer>,
+        last_error -> Nullable<Text>,
+        last_attempt_at -> Nullable<Timestamp>,
+        next_attempt_at -> Nullable<Timestamp>,
+        delivered_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(chat_members -> chats (chat_id));
 diesel::joinable!(chat_members -> users (user_id));
 diesel::joinable!(messages -> chats (chat_id));
 diesel::joinable!(user_events -> events (event_id));
+diesel::joinable!(bots -> users (user_id));
+diesel::joinable!(webhook_deliveries -> bots (bot_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     file_blobs,
@@ -295,4 +336,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     user_events,
     notifications,
     alert_settings,
+    bots,
+    webhook_deliveries,
 );

@@ -45,6 +45,41 @@ pub struct NewUser<'a> {
     pub updated_at: NaiveDateTime,
 }
 
+/// A bot's account: no username, email or password (it cannot log in), its name shown as
+/// the author of its messages.
+#[derive(Insertable)]
+#[diesel(table_name = users)]
+pub struct NewBotUser<'a> {
+    pub role: &'a str,
+    pub name: &'a str,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+pub fn insert_bot_user(conn: &mut DbConnection, user: &NewBotUser<'_>) -> QueryResult<i64> {
+    diesel::insert_into(users::table)
+        .values(user)
+        .returning(users::id)
+        .get_result(conn)
+}
+
+pub fn rename_user(conn: &mut DbConnection, id: i64, name: &str) -> QueryResult<usize> {
+    diesel::update(users::table.find(id))
+        .set((
+            users::name.eq(name),
+            users::updated_at.eq(crate::time::now()),
+        ))
+        .execute(conn)
+}
+
+/// Closes an account: it can no longer authenticate; what it wrote stays, shown as deleted.
+pub fn close_account(conn: &mut DbConnection, id: i64) -> QueryResult<usize> {
+    let now = crate::time::now();
+    diesel::update(users::table.find(id))
+        .set((users::updated_at.eq(now), users::deleted_at.eq(now)))
+        .execute(conn)
+}
+
 pub fn insert_user(conn: &mut DbConnection, user: &NewUser<'_>) -> QueryResult<i64> {
     diesel::insert_into(users::table)
         .values(user)

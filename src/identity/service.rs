@@ -108,6 +108,35 @@ pub async fn create_account(state: &AppState, req: NewAccount, role: Role) -> Ap
     user(state, id).await
 }
 
+/// Creates a bot's account (role `bot`, named `name`) with its event stream, inside the
+/// caller's transaction; returns its user id.
+pub fn create_bot_account(conn: &mut DbConnection, name: &str) -> ApiResult<i64> {
+    let now = crate::time::now();
+    let id = repo::insert_bot_user(
+        conn,
+        &repo::NewBotUser {
+            role: Role::Bot.as_str(),
+            name,
+            created_at: now,
+            updated_at: now,
+        },
+    )?;
+    crate::events::open_stream(conn, id)?;
+    Ok(id)
+}
+
+/// Renames a bot's account (the author name its messages show).
+pub fn rename_bot_account(conn: &mut DbConnection, id: i64, name: &str) -> ApiResult<()> {
+    repo::rename_user(conn, id, name)?;
+    Ok(())
+}
+
+/// Closes a bot's account: its token stops at once; its messages stay.
+pub fn close_bot_account(conn: &mut DbConnection, id: i64) -> ApiResult<()> {
+    repo::close_account(conn, id)?;
+    Ok(())
+}
+
 pub async fn register(
     state: &AppState,
     req: RegisterRequest,
