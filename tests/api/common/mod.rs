@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod receiver;
 pub mod socket;
 
 use std::collections::HashMap;
@@ -137,6 +138,9 @@ impl TestAppBuilder {
             // Every test client is 127.0.0.1 and some open 100 connections at once; the
             // per-address cap has its own tests (`limits.rs`), which set it low.
             ("STOCKROOM_MAX_CONNECTIONS_PER_ADDRESS", "10000"),
+            // Tests send webhooks by calling `bots::delivery::deliver_due` with the time they
+            // mean; the ones that need the background worker turn it on.
+            ("STOCKROOM_WEBHOOK_DELIVERY", "false"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -309,6 +313,25 @@ impl TestApp {
 
     pub async fn patch(&self, path: &str, token: Option<&str>, body: Value) -> TestResponse {
         self.call(Method::PATCH, path, token, Some(&body)).await
+    }
+
+    /// A request with a bot's credentials (`Authorization: Bot <token>`).
+    pub async fn as_bot(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: Option<&Value>,
+    ) -> TestResponse {
+        let req = self
+            .request(method, path)
+            .insert_header(("Authorization", format!("Bot {token}")));
+        self.send(req, body).await
+    }
+
+    /// Stops serving (as a process that ends), leaving the database for another process.
+    pub async fn stop_server(&self) {
+        self.server.stop(true).await;
     }
 
     pub async fn delete(&self, path: &str, token: Option<&str>) -> TestResponse {
