@@ -80,6 +80,14 @@ async fn queue_new_events(state: &AppState, now: NaiveDateTime) -> ApiResult<usi
     // Each step moves every lagging bot forward; a bounded number of steps per round keeps
     // one busy stream from holding the worker (the next round goes on).
     for _ in 0..20 {
+        // A plain read first: an idle worker looks without taking SQLite's write lock.
+        let behind = state
+            .db
+            .run(|conn| Ok(repo::behind(conn, PUMP_BOTS)?))
+            .await?;
+        if behind.is_empty() {
+            break;
+        }
         let (bots, rows) = state
             .db
             .transaction(move |conn| queue_step(conn, now))
@@ -160,12 +168,18 @@ async fn send_due(state: &AppState, sender: &Sender, now: NaiveDateTime) -> ApiR
     );
     let mut total = 0;
     loop {
-        let (owner_c, at) = (owner.clone(), clock());
+        let at = clock();
+        let due = state
+            .db
+            .run(move |conn| Ok(repo::due_bots(conn, at, CLAIM_BOTS)?))
+            .await?;
+        if due.is_empty() {
+            return Ok(total);
+        }
+        let owner_c = owner.clone();
         let leased = state
             .db
-            .transaction(move |conn| {
-                Ok(repo::claim_due(conn, at, &owner_c, at + lease, CLAIM_BOTS)?)
-            })
+            .transaction(move |conn| Ok(repo::claim(conn, &due, at, &owner_c, at + lease)?))
             .await?;
         if leased.is_empty() {
             return Ok(total);

@@ -212,31 +212,32 @@ pub fn mark_due(conn: &mut DbConnection, bot_id: i64, at: NaiveDateTime) -> Quer
     .execute(conn)
 }
 
-/// Takes the lease of up to `limit` bots with work due by `now` and no live lease.
-pub fn claim_due(
-    conn: &mut DbConnection,
-    now: NaiveDateTime,
-    owner: &str,
-    until: NaiveDateTime,
-    limit: i64,
-) -> QueryResult<Vec<i64>> {
-    let free = bots::lease_until.is_null().or(bots::lease_until.lt(now));
-    let due: Vec<i64> = bots::table
+/// Up to `limit` bots with work due by `now` and no live lease (a plain read: an idle
+/// worker looks without taking SQLite's write lock).
+pub fn due_bots(conn: &mut DbConnection, now: NaiveDateTime, limit: i64) -> QueryResult<Vec<i64>> {
+    bots::table
         .filter(bots::next_attempt_at.le(now))
         .filter(bots::webhook_url.is_not_null())
         .filter(bots::webhook_disabled_at.is_null())
-        .filter(free)
+        .filter(bots::lease_until.is_null().or(bots::lease_until.lt(now)))
         .select(bots::id)
         .order(bots::next_attempt_at)
         .limit(limit)
-        .load(conn)?;
-    if due.is_empty() {
-        return Ok(due);
-    }
-    // The lease condition again: on PostgreSQL a concurrent claim that committed first is
-    // seen here (the row lock makes this UPDATE re-read the row), so one process wins.
+        .load(conn)
+}
+
+/// Takes the lease of those of `bots` that still have none. On PostgreSQL a concurrent
+/// claim that committed first is seen here (the row lock makes the UPDATE re-read the row),
+/// so one process wins each bot.
+pub fn claim(
+    conn: &mut DbConnection,
+    bots: &[i64],
+    now: NaiveDateTime,
+    owner: &str,
+    until: NaiveDateTime,
+) -> QueryResult<Vec<i64>> {
     let free = bots::lease_until.is_null().or(bots::lease_until.lt(now));
-    diesel::update(bots::table.filter(bots::id.eq_any(&due)).filter(free))
+    diesel::update(bots::table.filter(bots::id.eq_any(bots)).filter(free))
         .set((bots::lease_owner.eq(owner), bots::lease_until.eq(until)))
         .returning(bots::id)
         .get_results(conn)

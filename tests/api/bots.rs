@@ -177,6 +177,22 @@ async fn a_bot_uses_only_its_chats_and_its_token_can_be_rotated_and_revoked() {
         .await
         .ok(201);
     assert_eq!(reply["author"]["id"], bot["user_id"]);
+    // It uploads a picture and shows it in its chat.
+    let png = crate::files::image_bytes(8, 8, image::ImageFormat::Png);
+    let (content_type, upload) = crate::files::multipart(&[("files", "shelf.png", &png)]);
+    let req = app
+        .request(Method::POST, "/api/v1/files")
+        .insert_header(("Authorization", format!("Bot {token}")))
+        .insert_header(("Content-Type", content_type));
+    let stored = app.send_bytes(req, upload).await.ok(201);
+    app.as_bot(
+        Method::POST,
+        &messages,
+        &token,
+        Some(&json!({"kind": "image", "file_id": stored[0]["id"]})),
+    )
+    .await
+    .ok(201);
     let mine = app
         .as_bot(Method::GET, "/api/v1/chats", &token, None)
         .await
@@ -250,7 +266,7 @@ async fn a_bot_uses_only_its_chats_and_its_token_can_be_rotated_and_revoked() {
         .await
         .problem(404);
     let history = app.get(&messages, Some(&owner.token)).await.ok(200);
-    let kept = &history["data"][0];
+    let kept = &history["data"][1];
     assert_eq!(kept["body"], "hello human");
     assert_eq!(kept["author"]["deleted"], true);
     let members = app
