@@ -95,6 +95,10 @@ pub struct Settings {
     pub webhook_timeout: Duration,
     /// Whether this process sends webhooks (every process may; they take turns per bot).
     pub webhook_delivery: bool,
+    /// The largest camera frame accepted, in bytes (decoded from base64 when sent so).
+    pub video_max_frame_bytes: usize,
+    /// The most pixels a camera frame may have (checked before decoding).
+    pub video_max_pixels: u64,
 }
 
 impl std::fmt::Debug for Settings {
@@ -435,6 +439,18 @@ impl Settings {
                 1..=60,
             )?),
             webhook_delivery: parse_bool(src, "STOCKROOM_WEBHOOK_DELIVERY", true)?,
+            video_max_frame_bytes: parse_in_range(
+                src,
+                "STOCKROOM_VIDEO_MAX_FRAME_BYTES",
+                2 << 20,
+                1024..=(32 << 20),
+            )?,
+            video_max_pixels: parse_in_range(
+                src,
+                "STOCKROOM_VIDEO_MAX_PIXELS",
+                8_294_400,
+                1..=100_000_000,
+            )?,
         })
     }
 }

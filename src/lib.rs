@@ -40,3 +40,4 @@ pub mod stock_rules;
 pub mod telemetry;
 pub mod time;
 pub mod validation;
+pub mod video;

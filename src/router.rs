@@ -69,7 +69,7 @@ pub const GUARDED: &[Guard] = &[
 pub fn configure(cfg: &mut ServiceConfig) {
     use crate::{
         bots, chat, compat, customer_inventory, dashboard, files, identity, inventory,
-        notifications, people, realtime, replenishment,
+        notifications, people, realtime, replenishment, video,
     };
     cfg.service(ops::routes::healthz)
         .service(ops::routes::readyz)
@@ -159,7 +159,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(
             scope("/api/ws")
                 .wrap(from_fn(auth::middleware::require_auth))
-                .service(realtime::routes::chat_socket),
+                .service(realtime::routes::chat_socket)
+                .service(video::routes::video_socket),
         );
 }
 
@@ -181,6 +182,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     // The socket's frames are no response body; name them so the document describes them.
     if let Some(components) = doc.components.as_mut() {
         use crate::realtime::dto::{ClientFrame, ErrorFrame};
+        use crate::video::dto::{VideoClientFrame, VideoError};
         use utoipa::{PartialSchema, ToSchema};
         components
             .schemas
@@ -188,6 +190,12 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         components
             .schemas
             .insert(ErrorFrame::name().into_owned(), ErrorFrame::schema());
+        for (name, schema) in [
+            (VideoClientFrame::name(), VideoClientFrame::schema()),
+            (VideoError::name(), VideoError::schema()),
+        ] {
+            components.schemas.insert(name.into_owned(), schema);
+        }
     }
     doc
 }

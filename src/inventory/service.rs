@@ -11,7 +11,7 @@ use super::dto::{
 };
 use super::repo::{self, BatchRow, ItemFields, ItemFilter, ItemOrder, ItemRow, MovementRow};
 use super::stock::{self, Change, Eligible};
-use crate::auth::Principal;
+use crate::auth::{Action, Principal};
 use crate::db::DbConnection;
 use crate::error::{ApiError, ApiResult, Context};
 use crate::events::Outbox;
@@ -246,6 +246,31 @@ pub async fn get(state: &AppState, principal: &Principal, id: i64) -> ApiResult<
         return Err(ApiError::not_found(format!("item {id}")));
     }
     Ok(ItemView::Customer(view))
+}
+
+/// The item with this exact barcode, as `GET /items/{id}` would show it to `principal`;
+/// `None` when there is none or the caller may not see it (bots, or a customer and an item
+/// out of stock).
+pub async fn by_barcode(
+    state: &AppState,
+    principal: &Principal,
+    barcode: String,
+) -> ApiResult<Option<ItemView>> {
+    if principal.require(Action::BrowseItems).is_err() {
+        return Ok(None);
+    }
+    let Some(id) = state
+        .db
+        .run(move |conn| Ok(repo::item_with_barcode(conn, &barcode)?))
+        .await?
+    else {
+        return Ok(None);
+    };
+    match get(state, principal, id).await {
+        Ok(view) => Ok(Some(view)),
+        Err(ApiError::NotFound(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 fn check_levels(min: i64, target: Option<i64>) -> ApiResult<()> {
