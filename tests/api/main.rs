@@ -16,3 +16,4 @@ mod notifications;
 mod realtime;
 mod replenishment;
 mod security;
+mod video;
