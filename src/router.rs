@@ -182,7 +182,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     // The socket's frames are no response body; name them so the document describes them.
     if let Some(components) = doc.components.as_mut() {
         use crate::realtime::dto::{ClientFrame, ErrorFrame};
-        use crate::video::dto::{VideoClientFrame, VideoError};
+        use crate::video::dto::{Op, VideoClientFrame, VideoError};
         use utoipa::{PartialSchema, ToSchema};
         components
             .schemas
@@ -192,6 +192,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
             .insert(ErrorFrame::name().into_owned(), ErrorFrame::schema());
         for (name, schema) in [
             (VideoClientFrame::name(), VideoClientFrame::schema()),
+            (Op::name(), Op::schema()),
             (VideoError::name(), VideoError::schema()),
         ] {
             components.schemas.insert(name.into_owned(), schema);

@@ -215,6 +215,23 @@ async fn operation_ids_are_unique() {
     }
 }
 
+/// Every `$ref` names a schema the document has (schemas added by hand, like the sockets'
+/// frames, bring what they point at).
+#[actix_web::test]
+async fn every_schema_reference_resolves() {
+    let app = TestApp::spawn().await;
+    let doc = app.get("/openapi.json", None).await.ok(200);
+    let schemas = doc["components"]["schemas"].as_object().expect("schemas");
+    let text = doc.to_string();
+    let prefix = "\"#/components/schemas/";
+    let missing: HashSet<&str> = text
+        .match_indices(prefix)
+        .filter_map(|(at, _)| text[at + prefix.len()..].split('"').next())
+        .filter(|name| !schemas.contains_key(*name))
+        .collect();
+    assert!(missing.is_empty(), "dangling references: {missing:?}");
+}
+
 /// The document's `security` comes from the router's list of guarded scopes; this calls
 /// every operation without credentials to check that list against what is enforced.
 #[actix_web::test]
