@@ -123,37 +123,38 @@ pub fn decode_color(bytes: &[u8], max_pixels: u64) -> Result<DynamicImage, Strin
         .map_err(|e| format!("not a decodable image: {e}"))
 }
 
-/// The mean luma, 0–255.
-pub fn brightness(luma: &Luma) -> f64 {
-    if luma.pixels.is_empty() {
-        return 0.0;
-    }
-    let sum: u64 = luma.pixels.iter().map(|&p| u64::from(p)).sum();
-    sum as f64 / luma.pixels.len() as f64
-}
-
-/// A coarse copy of a frame (block means), what motion is measured on.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A coarse copy of a frame (block means), what motion is measured on, and its mean luma.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Grid {
     width: u32,
     height: u32,
     cells: Vec<u8>,
+    /// Mean luma of the whole frame, 0–255.
+    pub brightness: f64,
 }
 
+/// One pass over the luma plane: the block means and the overall mean. Which cell a column
+/// falls in is worked out once per frame, not per pixel.
 pub fn grid(luma: &Luma) -> Grid {
     let (w, h) = (luma.width as usize, luma.height as usize);
     let (gw, gh) = (GRID_W.min(w.max(1)), GRID_H.min(h.max(1)));
+    let column_cell: Vec<usize> = (0..w).map(|x| x * gw / w).collect();
     let mut sums = vec![0u32; gw * gh];
     let mut counts = vec![0u32; gw * gh];
-    for y in 0..h {
-        let gy = y * gh / h;
-        let row = &luma.pixels[y * w..(y + 1) * w];
-        for (x, &p) in row.iter().enumerate() {
-            let cell = gy * gw + x * gw / w;
-            sums[cell] += u32::from(p);
-            counts[cell] += 1;
+    for (y, row) in luma.pixels.chunks_exact(w.max(1)).take(h).enumerate() {
+        let base = (y * gh / h) * gw;
+        let (row_sums, row_counts) = (&mut sums[base..base + gw], &mut counts[base..base + gw]);
+        for (&p, &cell) in row.iter().zip(&column_cell) {
+            row_sums[cell] += u32::from(p);
+            row_counts[cell] += 1;
         }
     }
+    let total: u64 = sums.iter().map(|&s| u64::from(s)).sum();
+    let brightness = if luma.pixels.is_empty() {
+        0.0
+    } else {
+        total as f64 / luma.pixels.len() as f64
+    };
     let cells = sums
         .iter()
         .zip(&counts)
@@ -163,6 +164,7 @@ pub fn grid(luma: &Luma) -> Grid {
         width: luma.width,
         height: luma.height,
         cells,
+        brightness,
     }
 }
 

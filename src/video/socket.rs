@@ -359,7 +359,7 @@ fn process(
     Ok(Output {
         width: luma.width,
         height: luma.height,
-        brightness: analysis::brightness(&luma),
+        brightness: grid.brightness,
         motion: analysis::motion(previous, &grid),
         image: analysis::render(bytes, &luma, render, max_pixels)?,
         grid,
