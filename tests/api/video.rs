@@ -65,6 +65,16 @@ fn noise(width: u32, height: u32) -> Vec<u8> {
 
 /// A white 640×480 frame with `text` drawn as `format`, `module` pixels per module.
 fn code_frame(text: &str, format: BarcodeFormat, module: u32) -> Vec<u8> {
+    code_frame_sized(text, format, module, W, H)
+}
+
+fn code_frame_sized(
+    text: &str,
+    format: BarcodeFormat,
+    module: u32,
+    width: u32,
+    height: u32,
+) -> Vec<u8> {
     let matrix = MultiFormatWriter
         .encode(text, &format, 0, 0)
         .expect("rxing draws the code");
@@ -75,9 +85,12 @@ fn code_frame(text: &str, format: BarcodeFormat, module: u32) -> Vec<u8> {
     } else {
         (mw * module, mh * module)
     };
-    assert!(cw + 40 < W && ch + 40 < H, "{cw}×{ch} does not fit");
-    let (x0, y0) = ((W - cw) / 2, (H - ch) / 2);
-    let image = GrayImage::from_fn(W, H, |x, y| {
+    assert!(
+        cw + 40 < width && ch + 40 < height,
+        "{cw}×{ch} does not fit"
+    );
+    let (x0, y0) = ((width - cw) / 2, (height - ch) / 2);
+    let image = GrayImage::from_fn(width, height, |x, y| {
         let inside = (x0..x0 + cw).contains(&x) && (y0..y0 + ch).contains(&y);
         let black = inside && {
             let mx = (x - x0) / module;
@@ -273,6 +286,14 @@ async fn barcodes_are_read_and_matched_to_the_items_the_caller_may_see() {
             "bots see no items: {seen}"
         );
     }
+    // A full-HD frame is read at half size, its code still found.
+    let wide = code_frame_sized("4006381333931", BarcodeFormat::EAN_13, 4, 1920, 1080);
+    staff
+        .send(json!({"frame": b64(&wide), "ops": ["barcodes"]}))
+        .await;
+    let answer = staff.next().await;
+    assert_eq!(answer["width"], 1920);
+    assert_eq!(answer["barcodes"][0]["text"], "4006381333931", "{answer}");
     // A frame without a code reads nothing.
     staff
         .send(json!({"frame": b64(&gradient(0)), "ops": ["barcodes"]}))
