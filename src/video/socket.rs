@@ -48,7 +48,8 @@ struct Output {
     grid: Grid,
     codes: Vec<analysis::Code>,
     image: Option<String>,
-    started: Instant,
+    /// Decoding and analysis, measured on the pool.
+    took: Duration,
 }
 
 type Running = Pin<Box<dyn Future<Output = Result<Processed, ApiError>>>>;
@@ -186,7 +187,7 @@ impl Socket {
             height: output.height,
             brightness: round2(output.brightness),
             motion: round2(output.motion * 100.0) / 100.0,
-            processing_ms: round2(output.started.elapsed().as_secs_f64() * 1000.0),
+            processing_ms: round2(output.took.as_secs_f64() * 1000.0),
             dropped: std::mem::take(&mut self.dropped),
             barcodes,
             image: output.image,
@@ -356,14 +357,15 @@ fn process(
     } else {
         Vec::new()
     };
+    let image = analysis::render(bytes, &luma, render, max_pixels)?;
     Ok(Output {
         width: luma.width,
         height: luma.height,
         brightness: grid.brightness,
         motion: analysis::motion(previous, &grid),
-        image: analysis::render(bytes, &luma, render, max_pixels)?,
+        image,
         grid,
         codes,
-        started,
+        took: started.elapsed(),
     })
 }
