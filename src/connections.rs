@@ -6,12 +6,10 @@
 
 use std::any::Any;
 use std::cell::Cell;
-use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, Ipv6Addr};
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -26,6 +24,7 @@ use futures_util::Stream;
 use tokio::time::{Instant, Sleep};
 
 use crate::error::ApiError;
+use crate::slots::{Slot, Slots};
 use crate::state::AppState;
 
 /// A body that keeps arriving at least this fast gets more time than
@@ -39,26 +38,19 @@ const MAX_CONNECTIONS_PER_WORKER: usize = 25_000;
 
 /// Open connections per client address, shared by every worker of the process.
 #[derive(Clone)]
-pub struct AddressSlots {
-    open: Arc<Mutex<HashMap<IpAddr, usize>>>,
-    cap: usize,
-}
+pub struct AddressSlots(Slots<IpAddr>);
 
 /// Kept in the connection's extensions for as long as it is open; gives its slot back when
 /// actix drops the connection.
 pub struct ConnectionSlot {
-    slots: AddressSlots,
-    address: IpAddr,
+    _slot: Slot<IpAddr>,
     /// The address already had `cap` connections when this one was accepted.
     over_cap: bool,
 }
 
 impl AddressSlots {
     pub fn new(cap: usize) -> Self {
-        Self {
-            open: Arc::default(),
-            cap,
-        }
+        Self(Slots::new(cap))
     }
 
     /// For `HttpServer::on_connect`: counts the connection against its client's address.
@@ -69,33 +61,11 @@ impl AddressSlots {
         else {
             return;
         };
-        let address = client_key(peer.ip());
-        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
-        let count = open.entry(address).or_insert(0);
-        *count += 1;
-        let over_cap = *count > self.cap;
-        drop(open);
+        let (slot, over_cap) = self.0.enter(client_key(peer.ip()));
         extensions.insert(ConnectionSlot {
-            slots: self.clone(),
-            address,
+            _slot: slot,
             over_cap,
         });
-    }
-}
-
-impl Drop for ConnectionSlot {
-    fn drop(&mut self) {
-        let mut open = self
-            .slots
-            .open
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some(count) = open.get_mut(&self.address) {
-            *count -= 1;
-            if *count == 0 {
-                open.remove(&self.address);
-            }
-        }
     }
 }
 

@@ -35,6 +35,7 @@ pub mod realtime;
 pub mod replenishment;
 pub mod router;
 pub mod server;
+pub mod slots;
 pub mod state;
 pub mod stock_rules;
 pub mod telemetry;

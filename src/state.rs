@@ -1,7 +1,6 @@
 //! What every handler can reach: settings, the database, metrics, the route table.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use actix_web::web;
 
@@ -16,6 +15,7 @@ use crate::db::{self, Db};
 use crate::events::EventBus;
 use crate::metrics::Metrics;
 use crate::openapi::{ApiDocument, RouteTable};
+use crate::slots::Slots;
 
 pub struct AppState {
     pub settings: Arc<Settings>,
@@ -34,7 +34,7 @@ pub struct AppState {
     /// Camera frames: decoding and analysis, one frame per socket at a time.
     pub video: BoundedPool,
     /// Camera sockets per user on this process.
-    pub video_sockets: UserSlots,
+    pub video_sockets: Slots<i64>,
     pub blobs: Arc<dyn BlobStore>,
     /// Users' event streams and their live delivery.
     pub events: Arc<EventBus>,
@@ -100,7 +100,7 @@ impl AppState {
             db: db.clone(),
         });
         let events = Arc::new(EventBus::new(&settings));
-        let video_sockets = UserSlots::new(settings.ws_sockets_per_user);
+        let video_sockets = Slots::new(settings.ws_sockets_per_user);
         Ok(Self {
             alert_scan: Arc::new(tokio::sync::Notify::new()),
             webhooks: Arc::new(tokio::sync::Notify::new()),
@@ -120,57 +120,5 @@ impl AppState {
             blobs: Arc::new(DatabaseBlobs),
             events,
         })
-    }
-}
-
-/// Open sockets per user on this process, up to a cap (camera sockets).
-#[derive(Clone)]
-pub struct UserSlots {
-    open: Arc<Mutex<HashMap<i64, usize>>>,
-    cap: usize,
-}
-
-/// One user's open socket; gives its slot back when dropped.
-pub struct UserSlot {
-    slots: UserSlots,
-    user: i64,
-}
-
-impl UserSlots {
-    pub fn new(cap: usize) -> Self {
-        Self {
-            open: Arc::default(),
-            cap,
-        }
-    }
-
-    /// A slot for `user`, or `None` when they hold `cap` already.
-    pub fn take(&self, user: i64) -> Option<UserSlot> {
-        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
-        let count = open.entry(user).or_insert(0);
-        if *count >= self.cap {
-            return None;
-        }
-        *count += 1;
-        Some(UserSlot {
-            slots: self.clone(),
-            user,
-        })
-    }
-}
-
-impl Drop for UserSlot {
-    fn drop(&mut self) {
-        let mut open = self
-            .slots
-            .open
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some(count) = open.get_mut(&self.user) {
-            *count -= 1;
-            if *count == 0 {
-                open.remove(&self.user);
-            }
-        }
     }
 }

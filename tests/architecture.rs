@@ -19,6 +19,7 @@ const PLUMBING: &[&str] = &[
     "metrics",
     "openapi",
     "pagination",
+    "slots",
     "state",
     "telemetry",
     "time",

@@ -56,12 +56,12 @@ pub struct DeliveryRun {
 /// One round as of `now`: queues bots' new events, then sends every delivery due by then.
 /// Safe to run from several processes at once.
 pub async fn deliver_due(state: &AppState, now: NaiveDateTime) -> ApiResult<DeliveryRun> {
-    let sender = Sender::new(
-        state.settings.webhook_timeout,
-        state.settings.webhook_allow_private,
+    round(
+        state,
+        &Sender::from_settings(&state.settings).or_internal()?,
+        now,
     )
-    .or_internal()?;
-    round(state, &sender, now).await
+    .await
 }
 
 pub(super) async fn round(
@@ -358,17 +358,12 @@ pub async fn prune(state: &AppState) -> ApiResult<usize> {
     const BATCH: i64 = 500;
     let retention = chrono::Duration::from_std(state.settings.event_retention).or_internal()?;
     let before = crate::time::now() - retention;
-    let mut total = 0;
-    loop {
-        let removed = state
-            .db
-            .transaction(move |conn| Ok(repo::prune(conn, before, BATCH)?))
-            .await?;
-        total += removed;
-        if removed < usize::try_from(BATCH).unwrap_or(usize::MAX) {
-            return Ok(total);
-        }
-    }
+    state
+        .events
+        .drain(&state.db, move |conn, _| {
+            Ok(repo::prune(conn, before, BATCH)?)
+        })
+        .await
 }
 
 /// How often an idle worker looks for new events (a redelivery wakes it at once).
@@ -382,10 +377,7 @@ pub async fn run_worker(state: std::sync::Weak<AppState>) {
         let Some(strong) = state.upgrade() else {
             return;
         };
-        match Sender::new(
-            strong.settings.webhook_timeout,
-            strong.settings.webhook_allow_private,
-        ) {
+        match Sender::from_settings(&strong.settings) {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!(error = %e, "webhooks cannot be sent");

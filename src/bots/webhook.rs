@@ -154,6 +154,12 @@ pub struct Sender {
 }
 
 impl Sender {
+    /// The client the settings describe (`STOCKROOM_WEBHOOK_TIMEOUT_SECS`,
+    /// `STOCKROOM_WEBHOOK_ALLOW_PRIVATE`).
+    pub fn from_settings(settings: &crate::config::Settings) -> Result<Self, String> {
+        Self::new(settings.webhook_timeout, settings.webhook_allow_private)
+    }
+
     pub fn new(timeout: Duration, allow_internal: bool) -> Result<Self, String> {
         let client = reqwest::Client::builder()
             .timeout(timeout)

@@ -307,20 +307,12 @@ impl EventBus {
     }
 
     /// Deletes the events older than the retention period, a batch per transaction.
-    pub async fn prune(&self, db: &Db) -> ApiResult<usize> {
+    pub async fn prune(self: &Arc<Self>, db: &Db) -> ApiResult<usize> {
         const BATCH: i64 = 500;
         let retention = chrono::Duration::from_std(self.retention).or_internal()?;
         let before = crate::time::now() - retention;
-        let mut total = 0;
-        loop {
-            let removed = db
-                .transaction(move |conn| Ok(repo::prune(conn, before, BATCH)?))
-                .await?;
-            total += removed;
-            if removed < usize::try_from(BATCH).unwrap_or(usize::MAX) {
-                return Ok(total);
-            }
-        }
+        self.drain(db, move |conn, _| Ok(repo::prune(conn, before, BATCH)?))
+            .await
     }
 }
 
