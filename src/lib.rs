@@ -24,6 +24,7 @@ pub mod events;
 pub mod extract;
 pub mod files;
 pub mod identity;
+pub mod images;
 pub mod inventory;
 pub mod metrics;
 pub mod notifications;

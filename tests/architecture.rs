@@ -16,6 +16,7 @@ const PLUMBING: &[&str] = &[
     "error",
     "events",
     "extract",
+    "images",
     "metrics",
     "openapi",
     "pagination",

@@ -1,11 +1,10 @@
 //! What a file is, decided from its bytes; images are measured from their header before
 //! anything is decoded, then decoded under `image::Limits`.
 
-use std::io::Cursor;
-
-use image::{ImageFormat, ImageReader, Limits};
+use image::{DynamicImage, ImageFormat};
 
 use crate::error::{ApiError, ApiResult, OrInternal};
+use crate::images::{self, Refused};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -43,28 +42,13 @@ impl Kind {
 
 /// The kind named by the file's magic bytes, whatever its name or declared type says.
 pub fn sniff(bytes: &[u8]) -> Option<Kind> {
-    if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
-        Some(Kind::Jpeg)
-    } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
-        Some(Kind::Png)
-    } else if bytes.len() >= 12 && &bytes[0..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
-        Some(Kind::Webp)
-    } else if bytes.starts_with(b"%PDF-") {
-        Some(Kind::Pdf)
-    } else {
-        None
+    match images::format_of(bytes) {
+        Some(ImageFormat::Jpeg) => Some(Kind::Jpeg),
+        Some(ImageFormat::Png) => Some(Kind::Png),
+        Some(ImageFormat::WebP) => Some(Kind::Webp),
+        _ if bytes.starts_with(b"%PDF-") => Some(Kind::Pdf),
+        _ => None,
     }
-}
-
-fn limits(max_pixels: u64) -> Limits {
-    let mut limits = Limits::default();
-    // A side may not exceed the pixel budget on its own, and decoding may not allocate
-    // more than four bytes per allowed pixel plus slack.
-    let side = u32::try_from(max_pixels).unwrap_or(u32::MAX);
-    limits.max_image_width = Some(side);
-    limits.max_image_height = Some(side);
-    limits.max_alloc = Some(max_pixels.saturating_mul(4).saturating_add(64 << 20));
-    limits
 }
 
 /// Width and height, read from the header only: a tiny file claiming 50,000 × 50,000 pixels
@@ -74,25 +58,17 @@ pub fn measure(kind: Kind, bytes: &[u8], max_pixels: u64, field: &str) -> ApiRes
     let Some(format) = kind.image_format() else {
         return Err(ApiError::internal("measure called on a non-image"));
     };
-    let not_image = |e: image::ImageError| {
-        ApiError::field(
-            field,
-            format!("is not a decodable {}: {e}", kind.content_type()),
-        )
-    };
-    let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
-    reader.limits(limits(max_pixels));
-    let (width, height) = reader.into_dimensions().map_err(not_image)?;
-    if u64::from(width) * u64::from(height) > max_pixels {
-        return Err(ApiError::field(
+    match images::decode(bytes, Some(format), max_pixels) {
+        Ok(image) => Ok((image.width(), image.height())),
+        Err(Refused::TooManyPixels { width, height }) => Err(ApiError::field(
             field,
             format!("{width}×{height} is more than the {max_pixels} pixels allowed"),
-        ));
+        )),
+        Err(Refused::Undecodable(e)) => Err(ApiError::field(
+            field,
+            format!("is not a decodable {}: {e}", kind.content_type()),
+        )),
     }
-    let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
-    reader.limits(limits(max_pixels));
-    reader.decode().map_err(not_image)?;
-    Ok((width, height))
 }
 
 /// A JPEG thumbnail fitting in `size` × `size`, keeping the aspect ratio.
@@ -100,14 +76,9 @@ pub fn thumbnail(kind: Kind, bytes: &[u8], size: u32, max_pixels: u64) -> ApiRes
     let format = kind
         .image_format()
         .ok_or_else(|| ApiError::internal("thumbnail of a non-image"))?;
-    let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
-    reader.limits(limits(max_pixels));
-    let image = reader.decode().or_internal()?;
-    let small = image.thumbnail(size, size).into_rgb8();
-    let mut out = Vec::new();
-    let encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 85);
-    small.write_with_encoder(encoder).or_internal()?;
-    Ok(out)
+    let image = images::decode_within_limits(bytes, Some(format), max_pixels).or_internal()?;
+    let small = DynamicImage::ImageRgb8(image.thumbnail(size, size).into_rgb8());
+    images::jpeg(&small, 85).or_internal()
 }
 
 #[cfg(test)]

@@ -10,7 +10,8 @@
 use std::collections::HashSet;
 use std::io::Cursor;
 
-use image::{DynamicImage, GrayImage, ImageReader, Limits};
+use crate::images::{self, Refused};
+use image::{DynamicImage, GrayImage, ImageFormat};
 use rxing::multi::{GenericMultipleBarcodeReader, MultipleBarcodeReader};
 use rxing::{
     common::HybridBinarizer, BarcodeFormat, BinaryBitmap, DecodeHints, Luma8LuminanceSource,
@@ -26,21 +27,12 @@ const MOTION_THRESHOLD: i16 = 12;
 const THUMBNAIL_SIDE: u32 = 160;
 const JPEG_QUALITY: u8 = 80;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Jpeg,
-    Png,
-}
-
-/// What the bytes are, from their signature.
-pub fn sniff(bytes: &[u8]) -> Option<Kind> {
-    if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
-        Some(Kind::Jpeg)
-    } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
-        Some(Kind::Png)
-    } else {
-        None
-    }
+/// Whether the bytes are a frame's format (JPEG or PNG), from their signature.
+pub fn is_frame(bytes: &[u8]) -> bool {
+    matches!(
+        images::format_of(bytes),
+        Some(ImageFormat::Jpeg | ImageFormat::Png)
+    )
 }
 
 /// A frame's luma plane.
@@ -59,8 +51,8 @@ fn too_big(width: u64, height: u64, max_pixels: u64) -> Option<String> {
 /// Decodes `bytes` (JPEG or PNG) to its luma plane, refusing frames over `max_pixels`
 /// before decoding them.
 pub fn decode_luma(bytes: &[u8], max_pixels: u64) -> Result<Luma, String> {
-    match sniff(bytes) {
-        Some(Kind::Jpeg) => {
+    match images::format_of(bytes) {
+        Some(ImageFormat::Jpeg) => {
             use zune_jpeg::zune_core::colorspace::ColorSpace;
             use zune_jpeg::zune_core::options::DecoderOptions;
             let options = DecoderOptions::default()
@@ -85,7 +77,7 @@ pub fn decode_luma(bytes: &[u8], max_pixels: u64) -> Result<Luma, String> {
                 pixels,
             })
         }
-        Some(Kind::Png) => {
+        Some(ImageFormat::Png) => {
             let image = decode_color(bytes, max_pixels)?;
             let gray = image.to_luma8();
             Ok(Luma {
@@ -94,33 +86,18 @@ pub fn decode_luma(bytes: &[u8], max_pixels: u64) -> Result<Luma, String> {
                 pixels: gray.into_raw(),
             })
         }
-        None => Err("not a JPEG or PNG image".to_owned()),
+        _ => Err("not a JPEG or PNG image".to_owned()),
     }
 }
 
 /// Decodes `bytes` in colour, under `image::Limits` (for `thumbnail`, and PNG frames).
 pub fn decode_color(bytes: &[u8], max_pixels: u64) -> Result<DynamicImage, String> {
-    let reader = || {
-        ImageReader::new(Cursor::new(bytes))
-            .with_guessed_format()
-            .map_err(|e| format!("not a decodable image: {e}"))
-    };
-    let (width, height) = reader()?
-        .into_dimensions()
-        .map_err(|e| format!("not a decodable image: {e}"))?;
-    if let Some(e) = too_big(u64::from(width), u64::from(height), max_pixels) {
-        return Err(e);
-    }
-    let mut limits = Limits::default();
-    limits.max_image_width = Some(width);
-    limits.max_image_height = Some(height);
-    // Room for the decoded pixels (up to 4 bytes each) and the decoder's own buffers.
-    limits.max_alloc = Some(max_pixels.saturating_mul(8).max(1 << 20));
-    let mut reader = reader()?;
-    reader.limits(limits);
-    reader
-        .decode()
-        .map_err(|e| format!("not a decodable image: {e}"))
+    images::decode(bytes, None, max_pixels).map_err(|e| match e {
+        Refused::TooManyPixels { width, height } => {
+            too_big(u64::from(width), u64::from(height), max_pixels).unwrap_or_default()
+        }
+        Refused::Undecodable(e) => format!("not a decodable image: {e}"),
+    })
 }
 
 /// A coarse copy of a frame (block means), what motion is measured on, and its mean luma.
@@ -325,14 +302,7 @@ pub fn render(
 /// A JPEG of `image`, base64.
 fn jpeg_base64(image: &DynamicImage) -> Result<String, String> {
     use base64::Engine;
-    let mut out = Vec::new();
-    let encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, JPEG_QUALITY);
-    let image = match image {
-        DynamicImage::ImageLuma8(_) | DynamicImage::ImageRgb8(_) => image.clone(),
-        other => DynamicImage::ImageRgb8(other.to_rgb8()),
-    };
-    image
-        .write_with_encoder(encoder)
+    let out = images::jpeg(image, JPEG_QUALITY)
         .map_err(|e| format!("encoding the processed frame failed: {e}"))?;
     Ok(base64::engine::general_purpose::STANDARD.encode(out))
 }

@@ -288,7 +288,7 @@ impl Socket {
                 .bad(format!("the frame is over {max} bytes"), Some(seq))
                 .await;
         }
-        if analysis::sniff(&bytes).is_none() {
+        if !analysis::is_frame(&bytes) {
             return self
                 .bad("not a JPEG or PNG image".to_owned(), Some(seq))
                 .await;
