@@ -31,21 +31,30 @@ pub fn format_of(bytes: &[u8]) -> Option<ImageFormat> {
     }
 }
 
-fn limits(max_pixels: u64) -> Limits {
-    let mut limits = Limits::default();
-    // A side may not exceed the pixel budget on its own, and decoding may not allocate
-    // more than four bytes per allowed pixel plus slack.
-    let side = u32::try_from(max_pixels).unwrap_or(u32::MAX);
-    limits.max_image_width = Some(side);
-    limits.max_image_height = Some(side);
-    limits.max_alloc = Some(max_pixels.saturating_mul(4).saturating_add(64 << 20));
-    limits
+/// How big an image may be, and what decoding it may allocate.
+#[derive(Debug, Clone, Copy)]
+pub struct Bounds {
+    pub max_pixels: u64,
+    pub max_alloc: u64,
 }
 
+impl Bounds {
+    /// Four bytes per allowed pixel plus 64 MiB for the decoder's own buffers.
+    pub fn with_slack(max_pixels: u64) -> Self {
+        Self {
+            max_pixels,
+            max_alloc: max_pixels.saturating_mul(4).saturating_add(64 << 20),
+        }
+    }
+}
+
+/// A reader under `bounds`; a side may not exceed `size` (the header's, once it is known;
+/// else the pixel budget on its own).
 fn reader(
     bytes: &[u8],
     format: Option<ImageFormat>,
-    max_pixels: u64,
+    bounds: Bounds,
+    size: Option<(u32, u32)>,
 ) -> Result<ImageReader<Cursor<&[u8]>>, Refused> {
     let mut reader = match format {
         Some(format) => ImageReader::with_format(Cursor::new(bytes), format),
@@ -53,34 +62,42 @@ fn reader(
             .with_guessed_format()
             .map_err(|e| Refused::Undecodable(e.into()))?,
     };
-    reader.limits(limits(max_pixels));
+    let side = u32::try_from(bounds.max_pixels).unwrap_or(u32::MAX);
+    let (width, height) = size.unwrap_or((side, side));
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(width);
+    limits.max_image_height = Some(height);
+    limits.max_alloc = Some(bounds.max_alloc);
+    reader.limits(limits);
     Ok(reader)
 }
 
-/// Width and height from the header alone, refused past `max_pixels`.
+/// Width and height from the header alone, refused past `bounds.max_pixels`.
 pub fn dimensions(
     bytes: &[u8],
     format: Option<ImageFormat>,
-    max_pixels: u64,
+    bounds: Bounds,
 ) -> Result<(u32, u32), Refused> {
-    let (width, height) = reader(bytes, format, max_pixels)?
+    let (width, height) = reader(bytes, format, bounds, None)?
         .into_dimensions()
         .map_err(Refused::Undecodable)?;
-    if u64::from(width) * u64::from(height) > max_pixels {
+    if u64::from(width) * u64::from(height) > bounds.max_pixels {
         return Err(Refused::TooManyPixels { width, height });
     }
     Ok((width, height))
 }
 
 /// The whole image (`format` guessed from the bytes when `None`), once its header passed
-/// [`dimensions`].
+/// [`dimensions`], no larger than that header said.
 pub fn decode(
     bytes: &[u8],
     format: Option<ImageFormat>,
-    max_pixels: u64,
+    bounds: Bounds,
 ) -> Result<DynamicImage, Refused> {
-    dimensions(bytes, format, max_pixels)?;
-    decode_within_limits(bytes, format, max_pixels)
+    let size = dimensions(bytes, format, bounds)?;
+    reader(bytes, format, bounds, Some(size))?
+        .decode()
+        .map_err(Refused::Undecodable)
 }
 
 /// The whole image under `image::Limits` alone, without the pixel count check of
@@ -88,9 +105,9 @@ pub fn decode(
 pub fn decode_within_limits(
     bytes: &[u8],
     format: Option<ImageFormat>,
-    max_pixels: u64,
+    bounds: Bounds,
 ) -> Result<DynamicImage, Refused> {
-    reader(bytes, format, max_pixels)?
+    reader(bytes, format, bounds, None)?
         .decode()
         .map_err(Refused::Undecodable)
 }

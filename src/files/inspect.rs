@@ -4,7 +4,7 @@
 use image::{DynamicImage, ImageFormat};
 
 use crate::error::{ApiError, ApiResult, OrInternal};
-use crate::images::{self, Refused};
+use crate::images::{self, Bounds, Refused};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -58,7 +58,7 @@ pub fn measure(kind: Kind, bytes: &[u8], max_pixels: u64, field: &str) -> ApiRes
     let Some(format) = kind.image_format() else {
         return Err(ApiError::internal("measure called on a non-image"));
     };
-    match images::decode(bytes, Some(format), max_pixels) {
+    match images::decode(bytes, Some(format), Bounds::with_slack(max_pixels)) {
         Ok(image) => Ok((image.width(), image.height())),
         Err(Refused::TooManyPixels { width, height }) => Err(ApiError::field(
             field,
@@ -76,7 +76,8 @@ pub fn thumbnail(kind: Kind, bytes: &[u8], size: u32, max_pixels: u64) -> ApiRes
     let format = kind
         .image_format()
         .ok_or_else(|| ApiError::internal("thumbnail of a non-image"))?;
-    let image = images::decode_within_limits(bytes, Some(format), max_pixels).or_internal()?;
+    let image = images::decode_within_limits(bytes, Some(format), Bounds::with_slack(max_pixels))
+        .or_internal()?;
     let small = DynamicImage::ImageRgb8(image.thumbnail(size, size).into_rgb8());
     images::jpeg(&small, 85).or_internal()
 }

@@ -10,7 +10,7 @@
 use std::collections::HashSet;
 use std::io::Cursor;
 
-use crate::images::{self, Refused};
+use crate::images::{self, Bounds, Refused};
 use image::{DynamicImage, GrayImage, ImageFormat};
 use rxing::multi::{GenericMultipleBarcodeReader, MultipleBarcodeReader};
 use rxing::{
@@ -92,7 +92,12 @@ pub fn decode_luma(bytes: &[u8], max_pixels: u64) -> Result<Luma, String> {
 
 /// Decodes `bytes` in colour, under `image::Limits` (for `thumbnail`, and PNG frames).
 pub fn decode_color(bytes: &[u8], max_pixels: u64) -> Result<DynamicImage, String> {
-    images::decode(bytes, None, max_pixels).map_err(|e| match e {
+    // Room for the decoded pixels (up to 4 bytes each) and the decoder's own buffers.
+    let bounds = Bounds {
+        max_pixels,
+        max_alloc: max_pixels.saturating_mul(8).max(1 << 20),
+    };
+    images::decode(bytes, None, bounds).map_err(|e| match e {
         Refused::TooManyPixels { width, height } => {
             too_big(u64::from(width), u64::from(height), max_pixels).unwrap_or_default()
         }
