@@ -109,7 +109,7 @@ fn queue_step(conn: &mut DbConnection, now: NaiveDateTime) -> ApiResult<(usize, 
         let to = match events.last() {
             Some(last) => last.seq,
             // Everything it missed is past the retention period already.
-            None => repo::stream_head(conn, user_id)?,
+            None => crate::events::head(conn, user_id)?,
         };
         let at = crate::time::rfc3339(&now);
         let rows: Vec<NewDeliveryRow> = events

@@ -149,16 +149,6 @@ pub fn delete_bot(conn: &mut DbConnection, id: i64) -> QueryResult<usize> {
     diesel::delete(bots::table.find(id)).execute(conn)
 }
 
-/// The bot's stream position now (where a new webhook starts).
-pub fn stream_head(conn: &mut DbConnection, user_id: i64) -> QueryResult<i64> {
-    event_streams::table
-        .find(user_id)
-        .select(event_streams::last_seq)
-        .first(conn)
-        .optional()
-        .map(Option::unwrap_or_default)
-}
-
 /// `(bot_id, user_id, delivered_seq)` of the bots with a working webhook whose stream holds
 /// events that have no delivery yet.
 pub fn behind(conn: &mut DbConnection, limit: i64) -> QueryResult<Vec<(i64, i64, i64)>> {

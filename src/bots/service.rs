@@ -172,7 +172,7 @@ pub async fn update(
                 // A webhook starts with the events after it was set; one re-enabled after a
                 // 410 also gets what waited meanwhile.
                 if bot.webhook_url.is_none() {
-                    changes.delivered_seq = Some(repo::stream_head(conn, bot.user_id)?);
+                    changes.delivered_seq = Some(crate::events::head(conn, bot.user_id)?);
                 }
             }
             repo::update_bot(conn, id, &changes)?;

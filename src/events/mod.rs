@@ -322,6 +322,11 @@ pub fn open_stream(conn: &mut DbConnection, user_id: i64) -> ApiResult<()> {
     Ok(repo::open_streams(conn, &[user_id])?)
 }
 
+/// The user's latest stream position (0 before their first event).
+pub fn head(conn: &mut DbConnection, user_id: i64) -> ApiResult<i64> {
+    Ok(repo::head(conn, user_id)?)
+}
+
 /// The text of a stored event's frame.
 pub fn event_frame(seq: i64, kind: &str, data: &str) -> String {
     // `kind` is one of our own names and `data` is JSON we wrote: no escaping needed.
