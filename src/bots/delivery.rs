@@ -88,30 +88,26 @@ async fn queue_new_events(state: &AppState, now: NaiveDateTime) -> ApiResult<usi
         if behind.is_empty() {
             break;
         }
-        let (bots, rows) = state
+        queued += state
             .db
             .transaction(move |conn| queue_step(conn, now))
             .await?;
-        queued += rows;
-        if bots == 0 {
-            break;
-        }
     }
     Ok(queued)
 }
 
-/// `(bots moved forward, deliveries created)`.
-fn queue_step(conn: &mut DbConnection, now: NaiveDateTime) -> ApiResult<(usize, usize)> {
-    let behind = repo::behind(conn, PUMP_BOTS)?;
+/// Moves each lagging bot forward (read again under the write lock: another process may
+/// have moved it); returns the deliveries created.
+fn queue_step(conn: &mut DbConnection, now: NaiveDateTime) -> ApiResult<usize> {
+    let at = crate::time::rfc3339(&now);
     let mut created = 0;
-    for &(bot_id, user_id, from) in &behind {
+    for (bot_id, user_id, from) in repo::behind(conn, PUMP_BOTS)? {
         let events = EventBus::replay(conn, user_id, from, PUMP_EVENTS)?;
         let to = match events.last() {
             Some(last) => last.seq,
             // Everything it missed is past the retention period already.
             None => crate::events::head(conn, user_id)?,
         };
-        let at = crate::time::rfc3339(&now);
         let rows: Vec<NewDeliveryRow> = events
             .into_iter()
             .filter(|e| is_for_webhook(&e.kind, &e.data, user_id))
@@ -137,7 +133,7 @@ fn queue_step(conn: &mut DbConnection, now: NaiveDateTime) -> ApiResult<(usize, 
             repo::mark_due(conn, bot_id, now)?;
         }
     }
-    Ok((behind.len(), created))
+    Ok(created)
 }
 
 /// Which of a bot's events its webhook hears: not `read` receipts, and not its own

@@ -26,6 +26,13 @@ pub const MAX_BAD_IN_A_ROW: u32 = 10;
 
 type Ops = BTreeSet<Op>;
 
+/// Standard base64, with or without padding (both are common from cameras and browsers).
+const FRAME_BASE64: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    base64::engine::GeneralPurposeConfig::new()
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+);
+
 /// A frame waiting to be processed.
 struct Frame {
     seq: u64,
@@ -264,14 +271,14 @@ impl Socket {
         if data.len() / 4 * 3 > max {
             return Err(format!("the frame is over {max} bytes"));
         }
-        let compact: String = data.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-        base64::engine::general_purpose::GeneralPurpose::new(
-            &base64::alphabet::STANDARD,
-            base64::engine::general_purpose::GeneralPurposeConfig::new()
-                .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
-        )
-        .decode(compact)
-        .map_err(|e| format!("malformed base64: {e}"))
+        // Line-wrapped base64 is accepted; most frames have no whitespace and are not copied.
+        let decoded = if data.bytes().any(|b| b.is_ascii_whitespace()) {
+            let compact: String = data.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+            FRAME_BASE64.decode(compact)
+        } else {
+            FRAME_BASE64.decode(data)
+        };
+        decoded.map_err(|e| format!("malformed base64: {e}"))
     }
 
     /// A frame arrived (or failed to arrive intact): number it, then queue it.
