@@ -220,15 +220,27 @@ pub fn has_pending_migrations(conn: &mut DbConnection) -> Result<bool, String> {
 
 /// The pool plus the way to use it from async code: every query runs on the blocking pool,
 /// never on an async worker.
+///
+/// Work waits for a connection *before* it takes a blocking thread, in a first-come,
+/// first-served queue (a fair semaphore with one permit per pooled connection). Without it,
+/// every request parks a blocking thread inside r2d2's `get`, where whoever the condition
+/// variable wakes first wins: the threads spin on the pool's lock, and under load some
+/// requests wait far longer than others.
 #[derive(Clone)]
 pub struct Db {
     pool: Pool,
     backend: Backend,
+    turns: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 impl Db {
     pub fn new(pool: Pool, backend: Backend) -> Self {
-        Self { pool, backend }
+        let turns = std::sync::Arc::new(tokio::sync::Semaphore::new(pool.max_size() as usize));
+        Self {
+            pool,
+            backend,
+            turns,
+        }
     }
 
     pub fn backend(&self) -> Backend {
@@ -245,10 +257,24 @@ impl Db {
         F: FnOnce(&mut DbConnection) -> ApiResult<T> + Send + 'static,
         T: Send + 'static,
     {
+        let turn = tokio::time::timeout(
+            self.pool.connection_timeout(),
+            self.turns.clone().acquire_owned(),
+        )
+        .await;
+        let Ok(Ok(turn)) = turn else {
+            tracing::warn!("no database connection became free in time");
+            return Err(ApiError::Unavailable(
+                "the database is unavailable".to_owned(),
+            ));
+        };
         let pool = self.pool.clone();
         web::block(move || {
             let mut conn = pool.get().map_err(ApiError::from)?;
-            f(&mut conn)
+            let out = f(&mut conn);
+            drop(conn);
+            drop(turn);
+            out
         })
         .await?
     }
