@@ -7,10 +7,11 @@ use actix_web::web;
 use crate::auth::middleware::Authenticator;
 use crate::auth::passwords::PasswordHasher;
 use crate::auth::rate_limit::WindowLimiter;
+use crate::auth::session_cache::SessionCache;
 use crate::auth::tokens::TokenKeys;
 use crate::blobs::{BlobStore, DatabaseBlobs};
 use crate::blocking::BoundedPool;
-use crate::config::Settings;
+use crate::config::{sqlite_path, Backend, Settings};
 use crate::db::{self, Db};
 use crate::events::EventBus;
 use crate::metrics::Metrics;
@@ -95,9 +96,14 @@ impl AppState {
             settings.access_token_ttl,
         ));
         let db = Db::new(pool, settings.backend);
+        let sessions = Arc::new(match settings.backend {
+            Backend::Sqlite => SessionCache::for_sqlite(sqlite_path(&settings.database_url)),
+            Backend::Postgres => SessionCache::for_postgres(),
+        });
         let authenticator = web::Data::new(Authenticator {
             tokens: tokens.clone(),
             db: db.clone(),
+            sessions,
         });
         let events = Arc::new(EventBus::new(&settings));
         let video_sockets = Slots::new(settings.ws_sockets_per_user);
@@ -120,5 +126,13 @@ impl AppState {
             blobs: Arc::new(DatabaseBlobs),
             events,
         })
+    }
+}
+
+impl AppState {
+    /// Call after a transaction that ended sessions, changed a role or erased a user has
+    /// committed: every process stops believing the sessions it remembers.
+    pub fn sessions_changed(&self) {
+        self.authenticator.sessions.sessions_changed();
     }
 }

@@ -9,7 +9,9 @@ use actix_web::{web, Error, HttpMessage};
 use std::sync::Arc;
 
 use super::principal::Principal;
+use super::session_cache::SessionCache;
 use super::tokens::TokenKeys;
+use super::Role;
 use crate::db::Db;
 use crate::error::{ApiError, ApiResult};
 
@@ -19,6 +21,9 @@ use crate::error::{ApiError, ApiResult};
 pub struct Authenticator {
     pub tokens: Arc<TokenKeys>,
     pub db: Db,
+    /// Live sessions this process remembers (see its module for how revocation stays
+    /// immediate).
+    pub sessions: Arc<SessionCache>,
 }
 
 enum Credentials {
@@ -62,21 +67,42 @@ fn credentials(req: &ServiceRequest) -> ApiResult<Credentials> {
     ))
 }
 
-/// Verifies the credentials of `req`. Access tokens are checked against their session on
-/// every request (one primary-key lookup), so logout and password changes take effect at
-/// once on every process sharing the database.
+/// The role behind a live session, or `None` when it has ended: from memory when this
+/// process may believe it, else from the database (then remembered). Logout, password
+/// changes, role changes and erasure take effect at once on every process sharing the
+/// database either way (see `super::session_cache`).
+pub async fn live_role(
+    auth: &Authenticator,
+    session_id: i64,
+    user_id: i64,
+) -> ApiResult<Option<Role>> {
+    if let Some(role) = auth
+        .sessions
+        .lookup(session_id, user_id, crate::time::now())
+        .await
+    {
+        return Ok(Some(role));
+    }
+    let stamp = auth.sessions.stamp();
+    let Some((role, expires_at)) = auth
+        .db
+        .run(move |conn| Ok(super::sessions::live_session(conn, session_id, user_id)?))
+        .await?
+    else {
+        return Ok(None);
+    };
+    auth.sessions
+        .remember(session_id, user_id, role, expires_at, stamp);
+    Ok(Some(role))
+}
+
+/// Verifies the credentials of `req`.
 pub async fn authenticate(auth: &Authenticator, req: &ServiceRequest) -> ApiResult<Principal> {
     match credentials(req)? {
         Credentials::Bearer(token) => {
             let (user_id, claims) = auth.tokens.verify(&token)?;
             let session_id = claims.sid;
-            let role = auth
-                .db
-                .run(move |conn| {
-                    Ok(super::sessions::active_session_role(
-                        conn, session_id, user_id,
-                    )?)
-                })
+            let role = live_role(auth, session_id, user_id)
                 .await?
                 .ok_or_else(|| ApiError::Unauthorized("the session has ended".to_owned()))?;
             Ok(Principal {

@@ -8,6 +8,7 @@ pub mod passwords;
 pub mod policy;
 pub mod principal;
 pub mod rate_limit;
+pub mod session_cache;
 pub mod sessions;
 pub mod tokens;
 

@@ -5,6 +5,10 @@
 //! `NOTIFY` is not replayed to a listener that was disconnected, so after every
 //! (re)connection each socket re-reads its own stream from the database: nothing committed
 //! meanwhile is missed.
+//!
+//! The same connection hears that login sessions ended ([`SESSIONS_CHANNEL`], sent by
+//! triggers), and runs the round trips that let a request believe the [`SessionCache`]
+//! (its `Fence`; see `crate::auth::session_cache`).
 
 use std::str::FromStr;
 use std::sync::{Arc, Weak};
@@ -16,7 +20,12 @@ use postgres_openssl::MakeTlsConnector;
 use tokio_postgres::AsyncMessage;
 
 use super::{repo, EventBody, Hub, Notice, CHANNEL};
+use crate::auth::session_cache::SessionCache;
 use crate::db::Db;
+
+/// Where the database's triggers announce that login sessions ended (see the migration
+/// `session_notices`).
+pub const SESSIONS_CHANNEL: &str = "stockroom_sessions";
 
 /// How often an idle listener checks that its connection is still alive.
 const HEALTH_CHECK: Duration = Duration::from_secs(30);
@@ -25,7 +34,13 @@ const BATCH: usize = 500;
 
 /// Starts the listener on a thread of its own (with its own small runtime). It runs until
 /// the hub it feeds is gone (the server's state was dropped).
-pub fn spawn(url: String, db: Db, hub: Weak<Hub>, instance: String) -> std::io::Result<()> {
+pub fn spawn(
+    url: String,
+    db: Db,
+    hub: Weak<Hub>,
+    instance: String,
+    sessions: Arc<SessionCache>,
+) -> std::io::Result<()> {
     let config = match tokio_postgres::Config::from_str(&url) {
         Ok(config) => config,
         Err(e) => {
@@ -49,7 +64,7 @@ pub fn spawn(url: String, db: Db, hub: Weak<Hub>, instance: String) -> std::io::
                     return;
                 }
             };
-            runtime.block_on(listen_forever(config, db, hub, instance));
+            runtime.block_on(listen_forever(config, db, hub, instance, sessions));
         })
         .map(drop)
 }
@@ -62,10 +77,19 @@ fn tls() -> Result<MakeTlsConnector, openssl::error::ErrorStack> {
     Ok(MakeTlsConnector::new(builder.build()))
 }
 
-async fn listen_forever(config: tokio_postgres::Config, db: Db, hub: Weak<Hub>, instance: String) {
+async fn listen_forever(
+    config: tokio_postgres::Config,
+    db: Db,
+    hub: Weak<Hub>,
+    instance: String,
+    sessions: Arc<SessionCache>,
+) {
     let mut backoff = Duration::from_millis(100);
     while hub.strong_count() > 0 {
-        match listen_once(&config, &db, &hub, &instance).await {
+        let outcome = listen_once(&config, &db, &hub, &instance, &sessions).await;
+        // Notices may be missed until the next connection listens again.
+        sessions.not_listening();
+        match outcome {
             Ok(()) => backoff = Duration::from_millis(100),
             Err(e) => {
                 tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "event listener lost its connection");
@@ -84,14 +108,21 @@ async fn listen_once(
     db: &Db,
     hub: &Weak<Hub>,
     instance: &str,
+    sessions: &Arc<SessionCache>,
 ) -> Result<(), BoxError> {
     let (client, mut connection) = config.connect(tls()?).await?;
     // Bounded: while dispatch lags, the driver stops reading and PostgreSQL holds the rest.
     let (notices, mut received) = tokio::sync::mpsc::channel(4 * BATCH);
+    let heard = sessions.clone();
     let driver = tokio::spawn(async move {
         let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
         while let Some(message) = messages.next().await {
             match message {
+                // Acted on here, in the order the connection delivers it: a health check
+                // answered after this notice proves it was heard.
+                Ok(AsyncMessage::Notification(n)) if n.channel() == SESSIONS_CHANNEL => {
+                    heard.heard_sessions_changed();
+                }
                 Ok(AsyncMessage::Notification(n)) => {
                     if notices.send(Ok(n.payload().to_owned())).await.is_err() {
                         return;
@@ -105,8 +136,14 @@ async fn listen_once(
             }
         }
     });
-    client.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
-    // Whatever committed while nobody listened is read from the tables.
+    let client = Arc::new(client);
+    client
+        .batch_execute(&format!("LISTEN {CHANNEL}; LISTEN {SESSIONS_CHANNEL}"))
+        .await?;
+    // Sessions may have ended while nobody listened: forget what was remembered, then
+    // believe memory again. Whatever events committed meanwhile are read from the tables.
+    sessions.listening();
+    let fence = tokio::spawn(run_fence(client.clone(), sessions.clone()));
     match hub.upgrade() {
         Some(hub) => hub.catch_up_all(),
         None => return Ok(()),
@@ -149,7 +186,26 @@ async fn listen_once(
         }
     };
     driver.abort();
+    fence.abort();
     result
+}
+
+/// Answers requests waiting to believe the session cache: one round trip on the listening
+/// connection at a time, each serving every request that arrived before it started. The
+/// driver acts on a sessions notice as it reads it, before it reads the answer of a query
+/// sent after the notice was committed, so a finished round proves those notices heard.
+async fn run_fence(client: Arc<tokio_postgres::Client>, sessions: Arc<SessionCache>) {
+    let Some(fence) = sessions.fence() else {
+        return;
+    };
+    loop {
+        let round = fence.next_round().await;
+        if client.batch_execute("").await.is_err() {
+            // The listener sees the failure too, and reconnects.
+            return;
+        }
+        fence.finished(round);
+    }
 }
 
 /// Delivers what the notices name to this process's sockets.

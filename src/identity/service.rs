@@ -355,6 +355,9 @@ pub async fn refresh(state: &AppState, token: &str) -> ApiResult<TokenResponse> 
             Ok(RefreshOutcome::Rotated(found.session_id, Box::new(user)))
         })
         .await?;
+    if matches!(outcome, RefreshOutcome::Reused) {
+        state.sessions_changed();
+    }
     match outcome {
         RefreshOutcome::Rotated(session_id, user) => Ok(TokenResponse {
             access_token: state.tokens.issue(user.id, user.role(), session_id)?,
@@ -385,7 +388,9 @@ pub async fn logout(state: &AppState, principal: &Principal) -> ApiResult<()> {
                 .map(|_| ())
                 .map_err(Into::into)
         })
-        .await
+        .await?;
+    state.sessions_changed();
+    Ok(())
 }
 
 pub async fn update_profile(
@@ -444,5 +449,7 @@ pub async fn change_password(
             repo::revoke_sessions_of(conn, user_id, keep)?;
             Ok(())
         })
-        .await
+        .await?;
+    state.sessions_changed();
+    Ok(())
 }

@@ -94,7 +94,9 @@ pub async fn delete_customer(state: &AppState, id: i64) -> ApiResult<()> {
             repo::erase_user(conn, id)?;
             Ok(())
         })
-        .await
+        .await?;
+    state.sessions_changed();
+    Ok(())
 }
 
 pub async fn list_users(
@@ -143,6 +145,7 @@ pub async fn set_role(
             Ok(())
         })
         .await?;
+    state.sessions_changed();
     identity::user(state, id).await
 }
 

@@ -265,17 +265,13 @@ impl Socket {
         // Credentials were checked at the upgrade; a session ended since (logout, password
         // change, erased account) ends its sockets too, within one interval.
         if let Some(session_id) = self.principal.session_id {
-            let user = self.principal.user_id;
-            let active = self
-                .state
-                .db
-                .run(move |conn| {
-                    Ok(crate::auth::sessions::active_session_role(
-                        conn, session_id, user,
-                    )?)
-                })
-                .await
-                .map_err(|e| self.failed(e))?;
+            let active = crate::auth::middleware::live_role(
+                &self.state.authenticator,
+                session_id,
+                self.principal.user_id,
+            )
+            .await
+            .map_err(|e| self.failed(e))?;
             if active.is_none() {
                 return Err(close(CloseCode::Policy, "the session has ended"));
             }

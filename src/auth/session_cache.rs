@@ -1,0 +1,361 @@
+//! Live login sessions remembered in memory, so an authenticated request needs no trip to
+//! the blocking pool of its own, while an ended session (logout, password change,
+//! refresh-token reuse, role change, erasure) still stops working at once on every process:
+//! a request that starts after the revoking request was answered is refused, whichever
+//! process it reaches.
+//!
+//! Every remembered session is stamped with the *revocation epoch* read before it was
+//! looked up; it is believed only while the epoch is unchanged. Anything that ends sessions
+//! moves the epoch after its transaction commits, which forgets every remembered session
+//! (revocations are rare, so forgetting all is cheaper than being clever, and obviously
+//! correct):
+//! - in this process, the service that ended them calls [`SessionCache::sessions_changed`];
+//! - on SQLite, the epoch also lives in a small file beside the database, mapped into every
+//!   process that opens it, so another process sees the change on its next request;
+//! - on PostgreSQL, triggers on `sessions` and `users` send a `NOTIFY` when a session is
+//!   revoked or a user's role or erasure changes (no code path can forget to), and each
+//!   process's event listener moves its epoch when it hears one. A notice travels on its
+//!   own, so before believing memory a request waits for a [`Fence`]: a round trip on the
+//!   listening connection that started after the request arrived. PostgreSQL delivers the
+//!   notices committed before a query ahead of that query's answer, so once the round trip
+//!   is back, every revocation committed before the request arrived has moved the epoch.
+//!   One round trip serves every request that arrived while the previous one was out, so
+//!   the cost is a fraction of a millisecond of latency, not a query per request. While the
+//!   listener is not connected, or a round trip takes longer than [`FENCE_TIMEOUT`],
+//!   requests ask the database, as they would with no cache at all.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use chrono::NaiveDateTime;
+use tokio::sync::{watch, Notify};
+
+use super::policy::Role;
+
+/// Sessions remembered at most (about 64 bytes each); past it the least used are dropped.
+const CAPACITY: usize = 100_000;
+
+/// How long a request waits for the listener's round trip before asking the database.
+pub const FENCE_TIMEOUT: Duration = Duration::from_millis(250);
+
+#[derive(Clone)]
+struct Remembered {
+    user_id: i64,
+    role: Role,
+    expires_at: NaiveDateTime,
+    epoch: u64,
+}
+
+/// Where the epoch lives besides this process's own counter.
+enum Shared {
+    /// One process for the database (in-memory SQLite), or memory is disabled.
+    Nothing,
+    /// A counter in a file mapped by every process on the same SQLite database.
+    File(SharedCounter),
+    /// PostgreSQL: the event listener's notices, fenced by its round trips.
+    Listener(Fence),
+}
+
+/// Round trips on the listening connection that requests wait for (see the module
+/// documentation). Rounds are numbered; a request arriving when `started` is n needs round
+/// n + 1 or later to have finished.
+pub struct Fence {
+    started: AtomicU64,
+    finished: watch::Sender<u64>,
+    wanted: Notify,
+    connected: AtomicBool,
+}
+
+impl Fence {
+    fn new() -> Self {
+        Self {
+            started: AtomicU64::new(0),
+            finished: watch::Sender::new(0),
+            wanted: Notify::new(),
+            connected: AtomicBool::new(false),
+        }
+    }
+
+    /// Whether every notice committed before this call has been heard (false when the
+    /// listener is away or slow).
+    async fn pass(&self) -> bool {
+        if !self.connected.load(Ordering::SeqCst) {
+            return false;
+        }
+        let needed = self.started.load(Ordering::SeqCst) + 1;
+        let mut finished = self.finished.subscribe();
+        self.wanted.notify_one();
+        let passed =
+            tokio::time::timeout(FENCE_TIMEOUT, finished.wait_for(|done| *done >= needed)).await;
+        matches!(passed, Ok(Ok(_)))
+    }
+
+    /// Waits until a request needs a round trip, and numbers it (for the listener).
+    pub async fn next_round(&self) -> u64 {
+        self.wanted.notified().await;
+        self.started.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    /// Round `round` came back: the notices committed before it started have been heard.
+    pub fn finished(&self, round: u64) {
+        self.finished.send_if_modified(|done| {
+            let moved = round > *done;
+            *done = (*done).max(round);
+            moved
+        });
+    }
+}
+
+pub struct SessionCache {
+    entries: quick_cache::sync::Cache<i64, Remembered>,
+    /// Moves whenever sessions end; see the module documentation.
+    local_epoch: AtomicU64,
+    shared: Shared,
+    enabled: bool,
+}
+
+impl SessionCache {
+    fn new(shared: Shared, enabled: bool) -> Self {
+        Self {
+            entries: quick_cache::sync::Cache::new(CAPACITY),
+            local_epoch: AtomicU64::new(0),
+            shared,
+            enabled,
+        }
+    }
+
+    /// A cache that remembers nothing: every request checks its session in the database.
+    pub fn disabled() -> Self {
+        Self::new(Shared::Nothing, false)
+    }
+
+    /// For a SQLite database at `path`: the epoch is shared through `<path>.revocations`.
+    /// An in-memory database belongs to one process, so its epoch needs no file. When the
+    /// file cannot be made, memory is not used (a process that could not share its epoch
+    /// must not trust what it remembers).
+    pub fn for_sqlite(path: &str) -> Self {
+        if path.is_empty() || path == ":memory:" || path.starts_with("file:") {
+            return Self::new(Shared::Nothing, true);
+        }
+        let file = format!("{path}.revocations");
+        match SharedCounter::open(&file) {
+            Ok(counter) => Self::new(Shared::File(counter), true),
+            Err(e) => {
+                tracing::warn!(error = %e, file, "cannot share the revocation epoch; every request will check its session in the database");
+                Self::disabled()
+            }
+        }
+    }
+
+    /// For PostgreSQL: believed only through the event listener's fence.
+    pub fn for_postgres() -> Self {
+        Self::new(Shared::Listener(Fence::new()), true)
+    }
+
+    /// The fence the PostgreSQL listener keeps (None on SQLite).
+    pub fn fence(&self) -> Option<&Fence> {
+        match &self.shared {
+            Shared::Listener(fence) => Some(fence),
+            Shared::Nothing | Shared::File(_) => None,
+        }
+    }
+
+    fn epoch(&self) -> u64 {
+        let shared = match &self.shared {
+            Shared::File(counter) => counter.load(),
+            Shared::Nothing | Shared::Listener(_) => 0,
+        };
+        // Both only grow, so the sum is unchanged only while neither changed.
+        self.local_epoch.load(Ordering::SeqCst).wrapping_add(shared)
+    }
+
+    /// The role behind a live session this process remembers, or `None` (ask the database).
+    pub async fn lookup(&self, session_id: i64, user_id: i64, now: NaiveDateTime) -> Option<Role> {
+        if !self.enabled {
+            return None;
+        }
+        let remembered = self.entries.get(&session_id)?;
+        if let Shared::Listener(fence) = &self.shared {
+            if !fence.pass().await {
+                return None;
+            }
+        }
+        // Read after the fence: it is the epoch that counts every revocation so far.
+        let epoch = self.epoch();
+        let believed = remembered.epoch == epoch
+            && remembered.user_id == user_id
+            && remembered.expires_at > now;
+        believed.then_some(remembered.role)
+    }
+
+    /// Read before looking a session up in the database; pass it to [`Self::remember`].
+    pub fn stamp(&self) -> u64 {
+        self.epoch()
+    }
+
+    /// Remembers a session the database showed live, stamped with the epoch read before
+    /// that lookup: a revocation that committed meanwhile has moved the epoch, so what is
+    /// remembered here is never believed.
+    pub fn remember(
+        &self,
+        session_id: i64,
+        user_id: i64,
+        role: Role,
+        expires_at: NaiveDateTime,
+        stamp: u64,
+    ) {
+        if self.enabled {
+            self.entries.insert(
+                session_id,
+                Remembered {
+                    user_id,
+                    role,
+                    expires_at,
+                    epoch: stamp,
+                },
+            );
+        }
+    }
+
+    /// Sessions ended (called after the ending transaction commits): forget them all, here
+    /// and in every process sharing the SQLite file.
+    pub fn sessions_changed(&self) {
+        self.local_epoch.fetch_add(1, Ordering::SeqCst);
+        if let Shared::File(counter) = &self.shared {
+            counter.bump();
+        }
+        self.entries.clear();
+    }
+
+    /// The listener heard that sessions ended on some process.
+    pub fn heard_sessions_changed(&self) {
+        self.local_epoch.fetch_add(1, Ordering::SeqCst);
+        self.entries.clear();
+    }
+
+    /// The listener listens (again). Whatever ended while nobody listened is forgotten.
+    pub fn listening(&self) {
+        self.heard_sessions_changed();
+        if let Some(fence) = self.fence() {
+            fence.connected.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// The listener lost its connection: believe nothing until it listens again.
+    pub fn not_listening(&self) {
+        if let Some(fence) = self.fence() {
+            fence.connected.store(false, Ordering::SeqCst);
+        }
+        self.heard_sessions_changed();
+    }
+}
+
+/// A 64-bit counter in a file that every process on the same SQLite database maps, read
+/// and moved with atomic operations (as SQLite shares its own `-shm` index between
+/// processes).
+struct SharedCounter {
+    map: memmap2::MmapMut,
+}
+
+impl SharedCounter {
+    fn open(path: &str) -> std::io::Result<Self> {
+        let mut options = std::fs::OpenOptions::new();
+        options.read(true).write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let file = options.open(path)?;
+        // Growing a new file to 8 zero bytes is the same whichever process does it first.
+        if file.metadata()?.len() < 8 {
+            file.set_len(8)?;
+        }
+        // SAFETY: the mapping is only ever read and written through the one `AtomicU64`
+        // below. Other processes change it concurrently, which is exactly what atomics on
+        // shared memory are for; nobody truncates the file while it is mapped.
+        let map = unsafe { memmap2::MmapOptions::new().len(8).map_mut(&file)? };
+        Ok(Self { map })
+    }
+
+    fn counter(&self) -> &AtomicU64 {
+        let ptr = self.map.as_ptr();
+        debug_assert_eq!(ptr.align_offset(std::mem::align_of::<AtomicU64>()), 0);
+        // SAFETY: the mapping is page-aligned, 8 bytes long and lives as long as `self`.
+        unsafe { &*ptr.cast::<AtomicU64>() }
+    }
+
+    fn load(&self) -> u64 {
+        self.counter().load(Ordering::SeqCst)
+    }
+
+    fn bump(&self) {
+        self.counter().fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(d: u32) -> NaiveDateTime {
+        chrono::NaiveDate::from_ymd_opt(2026, 12, d)
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_change_in_another_process_is_seen_through_the_shared_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.db");
+        let path = path.to_str().unwrap();
+        let here = SessionCache::for_sqlite(path);
+        let there = SessionCache::for_sqlite(path);
+        here.remember(7, 1, Role::Worker, day(20), here.stamp());
+        assert_eq!(here.lookup(7, 1, day(3)).await, Some(Role::Worker));
+        assert_eq!(
+            here.lookup(7, 2, day(3)).await,
+            None,
+            "another user's token"
+        );
+        assert_eq!(here.lookup(7, 1, day(21)).await, None, "an expired session");
+        there.sessions_changed();
+        assert_eq!(here.lookup(7, 1, day(3)).await, None);
+    }
+
+    #[tokio::test]
+    async fn a_lookup_that_raced_a_revocation_is_never_believed() {
+        let cache = SessionCache::for_sqlite(":memory:");
+        let stamp = cache.stamp();
+        cache.sessions_changed();
+        cache.remember(7, 1, Role::Owner, day(20), stamp);
+        assert_eq!(cache.lookup(7, 1, day(3)).await, None);
+    }
+
+    #[tokio::test]
+    async fn postgres_memory_is_believed_only_after_a_round_trip_that_began_later() {
+        let cache = std::sync::Arc::new(SessionCache::for_postgres());
+        cache.remember(7, 1, Role::Owner, day(20), cache.stamp());
+        assert_eq!(cache.lookup(7, 1, day(3)).await, None, "nobody listens");
+        cache.listening();
+        cache.remember(7, 1, Role::Owner, day(20), cache.stamp());
+        let fence = cache.clone();
+        let listener = tokio::spawn(async move {
+            let fence = fence.fence().unwrap();
+            let round = fence.next_round().await;
+            // A notice heard before the round trip's answer.
+            fence.finished(round);
+            let round = fence.next_round().await;
+            fence.finished(round);
+            round
+        });
+        assert_eq!(cache.lookup(7, 1, day(3)).await, Some(Role::Owner));
+        cache.heard_sessions_changed();
+        assert_eq!(cache.lookup(7, 1, day(3)).await, None, "forgotten");
+        cache.remember(7, 1, Role::Owner, day(20), cache.stamp());
+        assert_eq!(cache.lookup(7, 1, day(3)).await, Some(Role::Owner));
+        assert_eq!(listener.await.unwrap(), 2, "one round trip per lookup here");
+        cache.not_listening();
+        assert_eq!(cache.lookup(7, 1, day(3)).await, None);
+    }
+}
