@@ -98,6 +98,28 @@ fn start_alert_scan(state: &web::Data<AppState>) {
     });
 }
 
+/// How often stock deltas are folded into the totals (PostgreSQL): the dashboard adds at
+/// most this long's worth of deltas to them.
+const FOLD_STOCK_TOTALS_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Folds the stock deltas into the totals now and then (see the `stock_totals` migration).
+fn start_stock_totals_fold(state: &web::Data<AppState>) {
+    if state.settings.backend != Backend::Postgres {
+        return;
+    }
+    let state = std::sync::Arc::downgrade(&state.clone().into_inner());
+    actix_web::rt::spawn(async move {
+        let mut every = tokio::time::interval(FOLD_STOCK_TOTALS_EVERY);
+        loop {
+            every.tick().await;
+            let Some(state) = state.upgrade() else { return };
+            if let Err(e) = crate::inventory::service::fold_stock_totals(&state).await {
+                tracing::warn!(error = %e, "folding the stock totals failed");
+            }
+        }
+    });
+}
+
 /// Builds the state, migrates, and starts serving on `listener`. The returned server
 /// future runs until stopped; SIGTERM/SIGINT drain in-flight requests first.
 pub async fn start(
@@ -117,6 +139,7 @@ pub async fn start(
     migrate(&state).await?;
     start_event_tasks(&state)?;
     start_alert_scan(&state);
+    start_stock_totals_fold(&state);
     if state.settings.webhook_delivery {
         let weak = std::sync::Arc::downgrade(&state.clone().into_inner());
         actix_web::rt::spawn(crate::bots::delivery::run_worker(weak));

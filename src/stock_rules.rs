@@ -61,6 +61,39 @@ pub fn low_stock_sql(
     )
 }
 
+/// "Low now", as stored in `items.low_from`.
+pub const LOW_ALREADY: NaiveDate = NaiveDate::from_ymd_opt(1970, 1, 1).expect("a valid date");
+
+/// The first day an item counts as low if its stock stays as it is: [`LOW_ALREADY`] when
+/// its stock is at or below `min_quantity` now, else the day after the batch whose expiry
+/// brings what is left to that level, or `None` when no expiry ever does. `batches` are
+/// (expiry date, quantity) pairs. The rule is [`low_stock_sql`]'s, moved ahead of time so
+/// that counting low items is one index range (see the `stock_totals` migration).
+pub fn low_from(
+    min_quantity: i64,
+    batches: impl IntoIterator<Item = (Option<NaiveDate>, i64)>,
+) -> Option<NaiveDate> {
+    let mut dated: Vec<(NaiveDate, i64)> = Vec::new();
+    let mut left = 0i64;
+    for (expiry, quantity) in batches {
+        left += quantity;
+        if let Some(day) = expiry {
+            dated.push((day, quantity));
+        }
+    }
+    if left <= min_quantity {
+        return Some(LOW_ALREADY);
+    }
+    dated.sort_unstable();
+    for (day, quantity) in dated {
+        left -= quantity;
+        if left <= min_quantity {
+            return Some(day.succ_opt().unwrap_or(day));
+        }
+    }
+    None
+}
+
 /// Where a dated thing (a batch, a holding) stands with its expiry alerts: `stage` 0 =
 /// nothing sent, 1 = "expiring" sent, 2 = done; `due` = the day it must be looked at again.
 /// Stored with the row, so a scan reads only the rows whose day has come.
@@ -143,5 +176,31 @@ impl ExpiryRules {
             },
             None,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(d: u32) -> Option<NaiveDate> {
+        NaiveDate::from_ymd_opt(2026, 12, d)
+    }
+
+    #[test]
+    fn an_item_is_low_from_the_day_after_the_expiry_that_brings_it_to_its_level() {
+        assert_eq!(
+            low_from(5, [(day(9), 5)]),
+            Some(LOW_ALREADY),
+            "at the level now"
+        );
+        assert_eq!(low_from(0, []), Some(LOW_ALREADY), "nothing at all");
+        assert_eq!(low_from(4, [(None, 5)]), None, "nothing expires");
+        // 10 in stock, level 4: the batch of 3 expiring on the 5th leaves 7, the one of 3
+        // on the 9th leaves 4.
+        let batches = [(day(9), 3), (None, 4), (day(5), 3)];
+        assert_eq!(low_from(4, batches), day(10));
+        assert_eq!(low_from(7, batches), day(6));
+        assert_eq!(low_from(3, batches), None);
     }
 }

@@ -94,6 +94,7 @@ diesel::table! {
         low_stock_alerted -> Bool,
         low_stock_spells -> BigInt,
         alert_due -> Bool,
+        low_from -> Nullable<Date>,
     }
 }
 
@@ -315,6 +316,22 @@ diesel::joinable!(user_events -> events (event_id));
 diesel::joinable!(bots -> users (user_id));
 diesel::joinable!(webhook_deliveries -> bots (bot_id));
 
+diesel::table! {
+    stock_totals (id) {
+        id -> Integer,
+        items -> BigInt,
+        units -> BigInt,
+    }
+}
+
+diesel::table! {
+    stock_total_deltas (id) {
+        id -> BigInt,
+        items -> BigInt,
+        units -> BigInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     file_blobs,
     users,
@@ -338,4 +355,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     alert_settings,
     bots,
     webhook_deliveries,
+    stock_totals,
+    stock_total_deltas,
 );

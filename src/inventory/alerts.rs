@@ -135,8 +135,16 @@ fn check_item(
         let staff = staff.ids(conn)?;
         notifications::notify(conn, outbox, &staff, &notice)?;
     }
-    if low != item.low_stock_alerted || spells != item.low_stock_spells || item.alert_due {
-        repo::set_low_stock(conn, item.id, low, spells)?;
+    let low_from = crate::stock_rules::low_from(
+        item.min_quantity,
+        batches.iter().map(|b| (b.expiry_date, b.quantity)),
+    );
+    if low != item.low_stock_alerted
+        || spells != item.low_stock_spells
+        || low_from != item.low_from
+        || item.alert_due
+    {
+        repo::set_low_stock(conn, item.id, low, spells, low_from)?;
     }
     Ok(())
 }

@@ -4,11 +4,11 @@
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::dsl::sql;
 use diesel::prelude::*;
-use diesel::sql_types::BigInt;
+use diesel::sql_types::{BigInt, Bool};
 use serde::Serialize;
 
 use super::dto::{ItemKind, ItemSort};
-use crate::db::schema::{batches, items, stock_movements};
+use crate::db::schema::{batches, items, stock_movements, stock_totals};
 use crate::db::DbConnection;
 use crate::db::{coalesce_int, date_add_days};
 use crate::pagination::{keyset_page, Keyset};
@@ -549,31 +549,80 @@ pub fn stock_counts(conn: &mut DbConnection, rules: &ExpiryRules) -> QueryResult
         .first(conn)?;
     let horizon =
         today + chrono::Duration::days(i64::from(widest.unwrap_or(0).max(rules.default_window)));
+    let (items_total, units) = stock_totals(conn)?;
+    // Literal, so PostgreSQL's planner matches the partial index `batches_stocked_expiry`
+    // (it cannot prove a bound parameter satisfies the index's predicate).
+    let stocked = || sql::<Bool>("batches.quantity > 0");
     Ok(StockCounts {
-        items: items::table.count().get_result(conn)?,
-        units: items::table
-            .select(sql::<BigInt>(
-                "CAST(COALESCE(SUM(items.quantity), 0) AS BIGINT)",
-            ))
-            .get_result(conn)?,
+        items: items_total,
+        units,
         expired_batches: batches::table
-            .filter(batches::quantity.gt(0))
+            .filter(stocked())
             .filter(batches::expiry_date.lt(today))
             .count()
             .get_result(conn)?,
         expiring_soon: batches::table
             .inner_join(items::table)
-            .filter(batches::quantity.gt(0))
+            .filter(stocked())
             .filter(batches::expiry_date.ge(today))
             .filter(batches::expiry_date.le(horizon))
             .filter(batches::expiry_date.le(date_add_days(today, window).nullable()))
             .count()
             .get_result(conn)?,
-        low_stock: items::table
-            .filter(low_stock_sql(today))
-            .count()
-            .get_result(conn)?,
+        low_stock: low_stock_count(conn, today)?,
     })
+}
+
+/// Items and units in stock: the folded totals plus the deltas not folded yet (one
+/// statement, so one snapshot on either backend).
+fn stock_totals(conn: &mut DbConnection) -> QueryResult<(i64, i64)> {
+    stock_totals::table
+        .select((
+            sql::<BigInt>(
+                "stock_totals.items + (SELECT CAST(COALESCE(SUM(d.items), 0) AS BIGINT) \
+                 FROM stock_total_deltas d)",
+            ),
+            sql::<BigInt>(
+                "stock_totals.units + (SELECT CAST(COALESCE(SUM(d.units), 0) AS BIGINT) \
+                 FROM stock_total_deltas d)",
+            ),
+        ))
+        .first(conn)
+}
+
+/// Items low on `today`: a range of `items_low_from` for the items checked since their last
+/// change, and the rule itself for the few marked to be checked (a CSV import marks its
+/// items; the scan it wakes checks them).
+fn low_stock_count(conn: &mut DbConnection, today: NaiveDate) -> QueryResult<i64> {
+    let checked: i64 = items::table
+        .filter(items::low_from.le(today))
+        .filter(items::alert_due.eq(false))
+        .count()
+        .get_result(conn)?;
+    // Literal, so PostgreSQL's planner matches the partial index `items_alert_due`.
+    let unchecked: i64 = items::table
+        .filter(sql::<Bool>("items.alert_due"))
+        .filter(low_stock_sql(today))
+        .count()
+        .get_result(conn)?;
+    Ok(checked + unchecked)
+}
+
+/// Folds the stock deltas written since the last fold into the totals row, in one statement
+/// (PostgreSQL; on SQLite the triggers update the row itself and there is nothing to fold).
+pub fn fold_stock_totals(conn: &mut DbConnection) -> QueryResult<usize> {
+    if conn.backend() != crate::config::Backend::Postgres {
+        return Ok(0);
+    }
+    diesel::sql_query(
+        "WITH folded AS (DELETE FROM stock_total_deltas RETURNING items, units), \
+              sums AS (SELECT COUNT(*) AS n, COALESCE(SUM(items), 0) AS items, \
+                              COALESCE(SUM(units), 0) AS units FROM folded) \
+         UPDATE stock_totals SET items = stock_totals.items + sums.items, \
+                                 units = stock_totals.units + sums.units \
+         FROM sums WHERE stock_totals.id = 1 AND sums.n > 0",
+    )
+    .execute(conn)
 }
 
 // Expiry and low-stock alerts (see `super::alerts`).
@@ -590,6 +639,7 @@ pub struct ItemAlertRow {
     pub low_stock_alerted: bool,
     pub low_stock_spells: i64,
     pub alert_due: bool,
+    pub low_from: Option<NaiveDate>,
 }
 
 /// What the alerts need of a batch.
@@ -643,11 +693,13 @@ pub fn set_low_stock(
     id: i64,
     alerted: bool,
     spells: i64,
+    low_from: Option<NaiveDate>,
 ) -> QueryResult<usize> {
     diesel::update(items::table.find(id))
         .set((
             items::low_stock_alerted.eq(alerted),
             items::low_stock_spells.eq(spells),
+            items::low_from.eq(low_from),
             items::alert_due.eq(false),
         ))
         .execute(conn)

@@ -682,6 +682,14 @@ pub fn stock_counts(conn: &mut DbConnection, rules: &ExpiryRules) -> ApiResult<S
     Ok(repo::stock_counts(conn, rules)?)
 }
 
+/// Folds the stock deltas written since the last fold into the totals the dashboard reads.
+pub async fn fold_stock_totals(state: &AppState) -> ApiResult<()> {
+    state
+        .db
+        .run(|conn| Ok(repo::fold_stock_totals(conn).map(drop)?))
+        .await
+}
+
 /// Runs the stock-alert scan for `today` until nothing due is left that it can take, and
 /// returns how many items it checked. Each chunk is a transaction of its own.
 pub async fn scan_alerts(state: &AppState, today: NaiveDate) -> ApiResult<usize> {
