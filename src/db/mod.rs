@@ -6,6 +6,7 @@
 
 pub mod schema;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::web;
@@ -13,6 +14,7 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{Date, Integer, Nullable, Text};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::config::{sqlite_path, Backend, Settings};
 use crate::error::{ApiError, ApiResult};
@@ -226,20 +228,48 @@ pub fn has_pending_migrations(conn: &mut DbConnection) -> Result<bool, String> {
 /// every request parks a blocking thread inside r2d2's `get`, where whoever the condition
 /// variable wakes first wins: the threads spin on the pool's lock, and under load some
 /// requests wait far longer than others.
+///
+/// On SQLite, write transactions also queue for the one writer's turn. SQLite admits one
+/// writer at a time and makes the others poll for its lock with growing sleeps, not in a
+/// queue: a writer can keep losing to a stream of others (a scan working through a large
+/// import, say) for longer than the busy timeout, and then fails with "database is busy".
+/// Queued here first, in arrival order, this process's writers never poll against each
+/// other.
 #[derive(Clone)]
 pub struct Db {
     pool: Pool,
     backend: Backend,
-    turns: std::sync::Arc<tokio::sync::Semaphore>,
+    turns: Arc<Semaphore>,
+    sqlite_writer: Arc<Semaphore>,
 }
 
 impl Db {
     pub fn new(pool: Pool, backend: Backend) -> Self {
-        let turns = std::sync::Arc::new(tokio::sync::Semaphore::new(pool.max_size() as usize));
+        let turns = Arc::new(Semaphore::new(pool.max_size() as usize));
         Self {
             pool,
             backend,
             turns,
+            sqlite_writer: Arc::new(Semaphore::new(1)),
+        }
+    }
+
+    /// Waits (first come, first served) for one of `queue`'s permits, at most the pool's
+    /// connection timeout (then 503, as when the pool has no connection to give).
+    async fn wait_turn(&self, queue: &Arc<Semaphore>) -> ApiResult<OwnedSemaphorePermit> {
+        match tokio::time::timeout(
+            self.pool.connection_timeout(),
+            queue.clone().acquire_owned(),
+        )
+        .await
+        {
+            Ok(Ok(turn)) => Ok(turn),
+            _ => {
+                tracing::warn!("no database connection became free in time");
+                Err(ApiError::Unavailable(
+                    "the database is unavailable".to_owned(),
+                ))
+            }
         }
     }
 
@@ -257,17 +287,7 @@ impl Db {
         F: FnOnce(&mut DbConnection) -> ApiResult<T> + Send + 'static,
         T: Send + 'static,
     {
-        let turn = tokio::time::timeout(
-            self.pool.connection_timeout(),
-            self.turns.clone().acquire_owned(),
-        )
-        .await;
-        let Ok(Ok(turn)) = turn else {
-            tracing::warn!("no database connection became free in time");
-            return Err(ApiError::Unavailable(
-                "the database is unavailable".to_owned(),
-            ));
-        };
+        let turn = self.wait_turn(&self.turns).await?;
         let pool = self.pool.clone();
         web::block(move || {
             let mut conn = pool.get().map_err(ApiError::from)?;
@@ -285,7 +305,16 @@ impl Db {
         F: FnOnce(&mut DbConnection) -> ApiResult<T> + Send + 'static,
         T: Send + 'static,
     {
-        self.run(move |conn| write_transaction(conn, f)).await
+        let writer = match self.backend {
+            Backend::Sqlite => Some(self.wait_turn(&self.sqlite_writer).await?),
+            Backend::Postgres => None,
+        };
+        self.run(move |conn| {
+            let out = write_transaction(conn, f);
+            drop(writer);
+            out
+        })
+        .await
     }
 }
 

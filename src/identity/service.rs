@@ -158,7 +158,7 @@ pub async fn register_account(
     let limiter = state.limits.registrations;
     let over = state
         .db
-        .run(move |conn| Ok(limiter.hit(conn, &address)?))
+        .transaction(move |conn| Ok(limiter.hit(conn, &address)?))
         .await?;
     if let Some(wait) = over {
         return Err(ApiError::TooManyRequests {
