@@ -9,6 +9,11 @@
 //!     fanout --members 1000 --rate 50 --seconds 20 [--ws-url http://127.0.0.1:8081 …]
 //! ```
 //!
+//! More subcommands: `write-storm`, `fulfilments` (customers create replenishment requests,
+//! then staff fulfil them concurrently) and `idle-sockets --count N` (holds N event sockets
+//! open, for the server's memory). With `--json`, each also prints one last line
+//! `BENCH {json}` with its figures, which `scripts/bench` reads.
+//!
 //! `fanout` makes (or reuses) `members − 1` worker accounts named `<prefix>-<n>`, puts them
 //! and the owner in a new group, opens one WebSocket per member (round-robin over the
 //! `--ws-url`s, `--url` by default; raise `ulimit -n` for big groups), then the owner posts
@@ -39,6 +44,9 @@ struct Args {
     /// How long each measurement runs.
     #[arg(long, global = true, default_value_t = 10)]
     seconds: u64,
+    /// Also print the figures as one final line `BENCH {json}` (for `scripts/bench`).
+    #[arg(long, global = true)]
+    json: bool,
     #[command(subcommand)]
     command: Cmd,
 }
@@ -83,6 +91,50 @@ enum Cmd {
         #[arg(long, default_value = "fanout")]
         prefix: String,
     },
+    /// Customers create `requests` replenishment requests (one client each), then
+    /// `--concurrency` staff clients fulfil them all at once; every item is stocked for all
+    /// its requests, so every fulfilment should succeed, and the stock left is checked.
+    Fulfilments {
+        /// Requests created, then fulfilled.
+        #[arg(long, default_value_t = 2000)]
+        requests: usize,
+        /// Customer accounts creating them, concurrently (at least one per 100 requests,
+        /// the most one customer may have pending).
+        #[arg(long, default_value_t = 16)]
+        customers: usize,
+        /// Items the requests are spread over (fewer: more contention on each).
+        #[arg(long, default_value_t = 4)]
+        items: usize,
+    },
+    /// Opens `count` event sockets (`/api/ws/chat`), `per-account` per account (new customer
+    /// accounts), answers the server's pings, prints a line when all are open and holds them
+    /// for `--seconds` (or until killed).
+    IdleSockets {
+        #[arg(long, default_value_t = 10_000)]
+        count: usize,
+        /// Sockets per account: at most the server's `STOCKROOM_WS_MAX_PER_USER`.
+        #[arg(long, default_value_t = 1000)]
+        per_account: usize,
+        /// Threads running the sockets.
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+    },
+}
+
+/// Prints `BENCH {json}`, the line `scripts/bench` reads, when `--json` was given.
+fn bench_line(enabled: bool, figures: &Value) {
+    if enabled {
+        println!("BENCH {figures}");
+    }
+}
+
+/// Statuses as a JSON object (`"0"`: no answer).
+fn statuses_json(counts: &std::collections::BTreeMap<u16, usize>) -> Value {
+    counts
+        .iter()
+        .map(|(status, n)| (status.to_string(), json!(n)))
+        .collect::<serde_json::Map<_, _>>()
+        .into()
 }
 
 /// How many answers of each status a scenario got.
@@ -169,7 +221,8 @@ struct Stats {
 }
 
 impl Stats {
-    fn report(&mut self, name: &str, elapsed: Duration) {
+    /// Prints the figures and returns them as JSON (latencies in ms).
+    fn report(&mut self, name: &str, elapsed: Duration) -> Value {
         self.latencies_us.sort_unstable();
         let n = self.latencies_us.len();
         let pct = |p: f64| {
@@ -189,6 +242,17 @@ impl Stats {
             pct(0.99),
             pct(1.0)
         );
+        json!({
+            "name": name,
+            "ok": n,
+            "errors": self.errors,
+            "seconds": elapsed.as_secs_f64(),
+            "rps": n as f64 / elapsed.as_secs_f64(),
+            "p50_ms": pct(0.50),
+            "p90_ms": pct(0.90),
+            "p99_ms": pct(0.99),
+            "max_ms": pct(1.0),
+        })
     }
 }
 
@@ -547,7 +611,7 @@ fn fanout_thread(
     })
 }
 
-async fn fanout(f: Fanout) {
+async fn fanout(f: Fanout) -> Value {
     let c = client();
     let setup = Instant::now();
     let mut res = c
@@ -840,6 +904,533 @@ async fn fanout(f: Fanout) {
         lag_max.as_secs_f64() * 1000.0,
         cpu.map_or("?".to_owned(), |d| format!("{:.1}s", d.as_secs_f64()))
     );
+    // NaN (no value) is not JSON: null instead.
+    let num = |v: f64| if v.is_finite() { json!(v) } else { Value::Null };
+    json!({
+        "members": members.len(),
+        "rate": f.rate,
+        "seconds": f.seconds,
+        "sockets_opened": opened,
+        "sockets_refused": shared.refused.load(Ordering::Relaxed),
+        "messages": messages,
+        "send_statuses": statuses_json(&statuses),
+        "expected": expected,
+        "received": received,
+        "lost": expected.saturating_sub(received),
+        "duplicates": duplicates,
+        "seq_gaps": gaps,
+        "stray": stray,
+        "reconnects": drops.values().sum::<usize>(),
+        "ended_early": ended.values().sum::<usize>(),
+        "resyncs": resyncs,
+        "p50_ms": num(ms(&latencies, 0.50)),
+        "p90_ms": num(ms(&latencies, 0.90)),
+        "p99_ms": num(ms(&latencies, 0.99)),
+        "max_ms": num(ms(&latencies, 1.0)),
+        "last_member_p50_ms": num(ms(&complete, 0.50)),
+        "last_member_p99_ms": num(ms(&complete, 0.99)),
+        "reached_everyone": complete.len(),
+        "sent_ok": sent_ok,
+        "deliveries_per_s": num(received as f64 / window),
+        "send_p50_ms": num(ms(&send_us, 0.50)),
+        "send_p99_ms": num(ms(&send_us, 0.99)),
+        "setup_seconds": accounts.as_secs_f64(),
+    })
+}
+
+/// Percentile figures of unsorted µs latencies, in ms, with the throughput over `elapsed`.
+fn latency_json(mut us: Vec<u64>, elapsed: Duration) -> Value {
+    us.sort_unstable();
+    let ms = |p| {
+        let v = pct(&us, p, 1000.0);
+        if v.is_finite() {
+            json!(v)
+        } else {
+            Value::Null
+        }
+    };
+    json!({
+        "count": us.len(),
+        "seconds": elapsed.as_secs_f64(),
+        "rps": us.len() as f64 / elapsed.as_secs_f64(),
+        "p50_ms": ms(0.50),
+        "p90_ms": ms(0.90),
+        "p99_ms": ms(0.99),
+        "max_ms": ms(1.0),
+    })
+}
+
+/// Registers a customer account and logs it in: its access token, and how many answers
+/// were 429, 503 or none at all (each retried after a pause, up to 10 times a step).
+async fn customer_account(
+    c: &awc::Client,
+    url: &str,
+    username: &str,
+) -> Result<(String, usize), String> {
+    let password = "bench customer password";
+    let mut retries = 0;
+    let retry = |status: u16| matches!(status, 0 | 429 | 503);
+    loop {
+        let status = match c
+            .post(format!("{url}/api/v1/auth/register"))
+            .send_json(&json!({"username": username, "email": format!("{username}@example.com"), "password": password}))
+            .await
+        {
+            Ok(mut res) => {
+                let _ = res.body().await;
+                res.status().as_u16()
+            }
+            Err(_) => 0,
+        };
+        if (200..300).contains(&status) || status == 409 {
+            break;
+        }
+        if !retry(status) || retries >= 10 {
+            return Err(format!("register {username}: {status}"));
+        }
+        retries += 1;
+        actix_rt::time::sleep(Duration::from_millis(500 * retries as u64)).await;
+    }
+    loop {
+        let (status, body) = match c
+            .post(format!("{url}/api/v1/auth/login"))
+            .send_json(&json!({"login": username, "password": password}))
+            .await
+        {
+            Ok(mut res) => (
+                res.status().as_u16(),
+                res.json::<Value>().await.unwrap_or_default(),
+            ),
+            Err(_) => (0, Value::Null),
+        };
+        if let Some(token) = body["access_token"].as_str() {
+            return Ok((token.to_owned(), retries));
+        }
+        if !retry(status) || retries >= 20 {
+            return Err(format!("login {username}: {status} {body}"));
+        }
+        retries += 1;
+        actix_rt::time::sleep(Duration::from_millis(500 * retries as u64)).await;
+    }
+}
+
+/// Registers and logs in `n` customers named `<prefix>-<k>`, `concurrency` at a time: their
+/// tokens, and the answers that had to be retried (429, 503 or none).
+async fn customer_accounts(
+    url: &str,
+    prefix: &str,
+    n: usize,
+    concurrency: usize,
+) -> (Vec<String>, usize) {
+    let lanes = concurrency.clamp(1, n.max(1));
+    let tasks: Vec<_> = (0..lanes)
+        .map(|lane| {
+            let (url, prefix) = (url.to_owned(), prefix.to_owned());
+            actix_rt::spawn(async move {
+                let c = client();
+                let mut got = Vec::new();
+                for k in (lane..n).step_by(lanes) {
+                    let account = customer_account(&c, &url, &format!("{prefix}-{k}")).await;
+                    got.push((
+                        k,
+                        account.unwrap_or_else(|e| panic!("a customer account: {e}")),
+                    ));
+                }
+                got
+            })
+        })
+        .collect();
+    let mut all = Vec::with_capacity(n);
+    for t in tasks {
+        all.extend(t.await.expect("an account task"));
+    }
+    all.sort_by_key(|(k, _)| *k);
+    let retries = all.iter().map(|(_, (_, r))| r).sum();
+    if retries > 0 {
+        println!(
+            "  setting up {n} accounts: {retries} answers were 429, 503 or missing, and retried"
+        );
+    }
+    (
+        all.into_iter().map(|(_, (token, _))| token).collect(),
+        retries,
+    )
+}
+
+/// The fulfilment scenario's settings.
+struct Fulfilments {
+    url: String,
+    bearer: String,
+    requests: usize,
+    customers: usize,
+    items: usize,
+    concurrency: usize,
+}
+
+async fn fulfilments(f: Fulfilments) -> Value {
+    use std::cell::{Cell, RefCell};
+    let c = client();
+    let run = format!("ful{}x{}", std::process::id(), rand_suffix());
+    let items = f.items.max(1);
+    // A customer may have at most 100 requests pending (409 beyond): enough customers.
+    let customers = f.customers.max(f.requests.div_ceil(100)).max(1);
+    // Quantities 1..=3: enough stock for every request, and some to spare.
+    let stock = (f.requests / items + 1) as i64 * 3 + 100;
+    let mut item_ids = Vec::with_capacity(items);
+    for k in 0..items {
+        let mut res = c
+            .post(format!("{}/api/v1/items", f.url))
+            .bearer_auth(&f.bearer)
+            .send_json(&json!({
+                "name": format!("Fulfilment item {run} {k}"),
+                "sku": format!("{run}-{k}"),
+                "kind": "non_perishable",
+                "min_quantity": 0,
+                "quantity": stock,
+            }))
+            .await
+            .expect("create an item");
+        let body: Value = res.json().await.expect("the item");
+        item_ids.push(
+            body["id"]
+                .as_i64()
+                .unwrap_or_else(|| panic!("no item: {} {body}", res.status())),
+        );
+    }
+    let (tokens, setup_retries) = customer_accounts(&f.url, &run, customers, f.concurrency).await;
+
+    // Customers create the requests, each its share one after the other.
+    let started = Instant::now();
+    let tasks: Vec<_> = tokens
+        .iter()
+        .enumerate()
+        .map(|(n, token)| {
+            let (url, token, item_ids) = (f.url.clone(), token.clone(), item_ids.clone());
+            let requests = f.requests;
+            actix_rt::spawn(async move {
+                let c = client();
+                let mut made = Vec::new();
+                let mut latencies = Vec::new();
+                let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
+                for j in (n..requests).step_by(customers) {
+                    let item = j % item_ids.len();
+                    let quantity = 1 + (j % 3) as i64;
+                    let at = Instant::now();
+                    let (status, body) = match c
+                        .post(format!("{url}/api/v1/replenishment-requests"))
+                        .bearer_auth(&token)
+                        .send_json(&json!({"item_id": item_ids[item], "quantity": quantity}))
+                        .await
+                    {
+                        Ok(mut res) => {
+                            let body: Option<Value> = res.json().await.ok();
+                            (res.status().as_u16(), body)
+                        }
+                        Err(_) => (0, None),
+                    };
+                    latencies.push(at.elapsed().as_micros() as u64);
+                    *statuses.entry(status).or_default() += 1;
+                    if let Some(id) = body.and_then(|b| b["id"].as_i64()) {
+                        made.push((id, item, quantity));
+                    }
+                }
+                (made, latencies, statuses)
+            })
+        })
+        .collect();
+    let (mut made, mut create_us, mut create_statuses) =
+        (Vec::new(), Vec::new(), std::collections::BTreeMap::new());
+    for t in tasks {
+        let (m, l, s) = t.await.expect("a customer task");
+        made.extend(m);
+        create_us.extend(l);
+        for (status, n) in s {
+            *create_statuses.entry(status).or_default() += n;
+        }
+    }
+    let creating = started.elapsed();
+
+    // Staff fulfil them all, `concurrency` at a time, each client taking the next one.
+    let queue = Rc::new(made);
+    let next = Rc::new(Cell::new(0usize));
+    let taken = Rc::new(RefCell::new(vec![0i64; items]));
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..f.concurrency.max(1))
+        .map(|_| {
+            let (queue, next, taken) = (queue.clone(), next.clone(), taken.clone());
+            let (url, bearer) = (f.url.clone(), f.bearer.clone());
+            actix_rt::spawn(async move {
+                let c = client();
+                let mut latencies = Vec::new();
+                let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
+                loop {
+                    let k = next.get();
+                    let Some(&(id, item, quantity)) = queue.get(k) else {
+                        break;
+                    };
+                    next.set(k + 1);
+                    let at = Instant::now();
+                    let status = match c
+                        .post(format!("{url}/api/v1/replenishment-requests/{id}/fulfil"))
+                        .bearer_auth(&bearer)
+                        .send()
+                        .await
+                    {
+                        Ok(mut res) => {
+                            let _ = res.body().limit(1 << 22).await;
+                            res.status().as_u16()
+                        }
+                        Err(_) => 0,
+                    };
+                    latencies.push(at.elapsed().as_micros() as u64);
+                    *statuses.entry(status).or_default() += 1;
+                    if status == 200 {
+                        taken.borrow_mut()[item] += quantity;
+                    }
+                }
+                (latencies, statuses)
+            })
+        })
+        .collect();
+    let (mut fulfil_us, mut fulfil_statuses) = (Vec::new(), std::collections::BTreeMap::new());
+    for t in tasks {
+        let (l, s) = t.await.expect("a staff task");
+        fulfil_us.extend(l);
+        for (status, n) in s {
+            *fulfil_statuses.entry(status).or_default() += n;
+        }
+    }
+    let fulfilling = started.elapsed();
+
+    // What is left must be what was stocked minus what the 200s handed out.
+    let mut mismatches = Vec::new();
+    for (k, id) in item_ids.iter().enumerate() {
+        let left = match c
+            .get(format!("{}/api/v1/items/{id}", f.url))
+            .bearer_auth(&f.bearer)
+            .send()
+            .await
+        {
+            Ok(mut res) => res
+                .json::<Value>()
+                .limit(1 << 22)
+                .await
+                .ok()
+                .and_then(|v| v["quantity"].as_i64()),
+            Err(_) => None,
+        };
+        let expected = stock - taken.borrow()[k];
+        if left != Some(expected) {
+            mismatches.push(json!({"item": id, "expected": expected, "found": left}));
+        }
+    }
+    let create = latency_json(create_us, creating);
+    let fulfil = latency_json(fulfil_us, fulfilling);
+    println!(
+        "fulfilments: {} requests on {items} items by {customers} customers: created at {:.0}/s (p50 {} p99 {} ms), statuses {create_statuses:?}",
+        f.requests, create["rps"].as_f64().unwrap_or_default(), create["p50_ms"], create["p99_ms"]
+    );
+    println!(
+        "  fulfilled by {} staff clients at {:.0}/s, latency ms p50 {} p90 {} p99 {} max {}, statuses {fulfil_statuses:?}",
+        f.concurrency,
+        fulfil["rps"].as_f64().unwrap_or_default(),
+        fulfil["p50_ms"],
+        fulfil["p90_ms"],
+        fulfil["p99_ms"],
+        fulfil["max_ms"]
+    );
+    println!(
+        "  stock left {}",
+        if mismatches.is_empty() {
+            "as expected".to_owned()
+        } else {
+            format!("WRONG: {mismatches:?}")
+        }
+    );
+    json!({
+        "requests": f.requests,
+        "items": items,
+        "customers": customers,
+        "concurrency": f.concurrency,
+        "create": create,
+        "create_statuses": statuses_json(&create_statuses),
+        "fulfil": fulfil,
+        "fulfil_statuses": statuses_json(&fulfil_statuses),
+        "setup_retries": setup_retries,
+        "stock_consistent": mismatches.is_empty(),
+        "stock_mismatches": mismatches,
+    })
+}
+
+/// What the idle sockets share with the main thread.
+#[derive(Default)]
+struct IdleShared {
+    opened: AtomicUsize,
+    refused: AtomicUsize,
+    /// Sockets the server closed (or that broke) while held.
+    ended: AtomicUsize,
+    pongs: AtomicUsize,
+}
+
+/// One idle socket: opens, answers pings until `stop`; why it ended early, if it did.
+async fn idle_socket(
+    c: awc::Client,
+    url: String,
+    token: String,
+    shared: Arc<IdleShared>,
+    gate: Rc<tokio::sync::Semaphore>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Option<String> {
+    use awc::ws::{Frame, Message};
+    use futures::{SinkExt, StreamExt};
+    let connected = {
+        let _permit = gate.acquire().await;
+        c.ws(format!("{url}/api/ws/chat"))
+            .bearer_auth(&token)
+            .connect()
+            .await
+    };
+    let mut framed = match connected {
+        Ok((_, framed)) => framed,
+        Err(e) => {
+            shared.refused.fetch_add(1, Ordering::Relaxed);
+            // Only the kind of error, so that equal ones count together.
+            let e = format!("{e:?}");
+            return Some(format!(
+                "not opened: {}",
+                e.split(['(', ' ', '{']).next().unwrap_or_default()
+            ));
+        }
+    };
+    shared.opened.fetch_add(1, Ordering::Relaxed);
+    let why = loop {
+        let frame = tokio::select! {
+            _ = stop.changed() => {
+                let _ = framed.send(Message::Close(None)).await;
+                return None;
+            }
+            frame = framed.next() => frame,
+        };
+        match frame {
+            Some(Ok(Frame::Ping(bytes))) => {
+                shared.pongs.fetch_add(1, Ordering::Relaxed);
+                let _ = framed.send(Message::Pong(bytes)).await;
+            }
+            Some(Ok(Frame::Close(reason))) => {
+                break match reason {
+                    Some(r) => format!("closed {:?}", r.code),
+                    None => "closed".to_owned(),
+                };
+            }
+            Some(Ok(_)) => {}
+            Some(Err(e)) => break format!("protocol error: {e}"),
+            None => break "connection ended".to_owned(),
+        }
+    };
+    shared.ended.fetch_add(1, Ordering::Relaxed);
+    Some(why)
+}
+
+/// The idle-socket scenario: see [`Cmd::IdleSockets`].
+async fn idle_sockets(
+    url: &str,
+    count: usize,
+    per_account: usize,
+    threads: usize,
+    concurrency: usize,
+    seconds: u64,
+    json_lines: bool,
+) -> Value {
+    let accounts = count.div_ceil(per_account.max(1));
+    let run = format!("idle{}x{}", std::process::id(), rand_suffix());
+    let setup = Instant::now();
+    let (tokens, setup_retries) = customer_accounts(url, &run, accounts, concurrency).await;
+    let accounts_took = setup.elapsed();
+    let shared = Arc::new(IdleShared::default());
+    let threads = threads.max(1);
+    let mut jobs: Vec<Vec<String>> = vec![Vec::new(); threads];
+    for i in 0..count {
+        jobs[i % threads].push(tokens[i / per_account.max(1)].clone());
+    }
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let opening = Instant::now();
+    let handles: Vec<_> = jobs
+        .into_iter()
+        .map(|jobs| {
+            let (url, shared, stop) = (url.to_owned(), shared.clone(), stop_rx.clone());
+            std::thread::spawn(move || {
+                actix_rt::System::new().block_on(async move {
+                    let c = awc::Client::builder()
+                        .connector(awc::Connector::new().limit(0))
+                        .timeout(Duration::from_secs(30))
+                        .finish();
+                    let gate = Rc::new(tokio::sync::Semaphore::new(32));
+                    let tasks: Vec<_> = jobs
+                        .into_iter()
+                        .map(|token| {
+                            actix_rt::spawn(idle_socket(
+                                c.clone(),
+                                url.clone(),
+                                token,
+                                shared.clone(),
+                                gate.clone(),
+                                stop.clone(),
+                            ))
+                        })
+                        .collect();
+                    let mut ended = std::collections::BTreeMap::<String, usize>::new();
+                    for t in tasks {
+                        if let Ok(Some(why)) = t.await {
+                            *ended.entry(why).or_default() += 1;
+                        }
+                    }
+                    ended
+                })
+            })
+        })
+        .collect();
+    while shared.opened.load(Ordering::Relaxed) + shared.refused.load(Ordering::Relaxed) < count
+        && opening.elapsed() < Duration::from_secs(600)
+    {
+        actix_rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    let open_took = opening.elapsed();
+    let opened = shared.opened.load(Ordering::Relaxed);
+    let refused = shared.refused.load(Ordering::Relaxed);
+    println!(
+        "idle sockets: {opened} of {count} open ({refused} refused) on {accounts} accounts (made in {:.1}s) in {:.1}s; holding them {seconds}s",
+        accounts_took.as_secs_f64(),
+        open_took.as_secs_f64()
+    );
+    bench_line(
+        json_lines,
+        &json!({"event": "open", "count": count, "opened": opened, "refused": refused, "open_seconds": open_took.as_secs_f64()}),
+    );
+    actix_rt::time::sleep(Duration::from_secs(seconds)).await;
+    let _ = stop_tx.send(true);
+    let mut ended = std::collections::BTreeMap::<String, usize>::new();
+    for h in handles {
+        for (why, n) in h.join().unwrap_or_default() {
+            *ended.entry(why).or_default() += n;
+        }
+    }
+    let closed = shared.ended.load(Ordering::Relaxed);
+    println!(
+        "  {closed} closed by the server while held, pings answered {}; ended early: {ended:?}",
+        shared.pongs.load(Ordering::Relaxed)
+    );
+    json!({
+        "event": "done",
+        "count": count,
+        "accounts": accounts,
+        "opened": opened,
+        "refused": refused,
+        "open_seconds": open_took.as_secs_f64(),
+        "closed_by_server": closed,
+        "pongs": shared.pongs.load(Ordering::Relaxed),
+        "ended": ended,
+        "setup_retries": setup_retries,
+    })
 }
 
 /// A few random characters to tell runs apart.
@@ -871,7 +1462,7 @@ async fn main() {
             drain,
             prefix,
         } => {
-            fanout(Fanout {
+            let figures = fanout(Fanout {
                 url: args.url.clone(),
                 bearer,
                 members,
@@ -883,7 +1474,41 @@ async fn main() {
                 prefix,
                 concurrency: args.concurrency,
             })
-            .await
+            .await;
+            bench_line(args.json, &figures);
+        }
+        Cmd::Fulfilments {
+            requests,
+            customers,
+            items,
+        } => {
+            let figures = fulfilments(Fulfilments {
+                url: args.url.clone(),
+                bearer,
+                requests,
+                customers,
+                items,
+                concurrency: args.concurrency,
+            })
+            .await;
+            bench_line(args.json, &figures);
+        }
+        Cmd::IdleSockets {
+            count,
+            per_account,
+            threads,
+        } => {
+            let figures = idle_sockets(
+                &args.url,
+                count,
+                per_account,
+                threads,
+                args.concurrency,
+                args.seconds,
+                args.json,
+            )
+            .await;
+            bench_line(args.json, &figures);
         }
         Cmd::WriteStorm { rounds, imports } => {
             let started = Instant::now();
@@ -945,6 +1570,12 @@ async fn main() {
                     all.merge(counts);
                 }
             }
+            let mut figures = json!({
+                "clients": args.concurrency,
+                "rounds": rounds,
+                "seconds": started.elapsed().as_secs_f64(),
+                "statuses": statuses_json(&all.0),
+            });
             println!(
                 "write storm: {} clients x {rounds} rounds (login, restock, consume) in {:.1}s; statuses {:?}",
                 args.concurrency,
@@ -957,11 +1588,15 @@ async fn main() {
                         "imports of 5,000 rows meanwhile: statuses {:?}, each took ms {times:?}",
                         counts.0
                     );
+                    figures["import_statuses"] = statuses_json(&counts.0);
+                    figures["import_ms"] = json!(times);
                 }
             }
+            bench_line(args.json, &figures);
         }
         Cmd::SeedItems { count } => {
             let started = Instant::now();
+            let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
             let chunk = 5_000; // the server's per-import cap
             for start in (0..count).step_by(chunk) {
                 let mut csv = String::from(
@@ -992,6 +1627,7 @@ async fn main() {
                     .await
                     .expect("import");
                 let body = res.body().limit(1 << 20).await.unwrap_or_default();
+                *statuses.entry(res.status().as_u16()).or_default() += 1;
                 println!(
                     "import {start}..: {} {}",
                     res.status(),
@@ -1001,6 +1637,10 @@ async fn main() {
             println!(
                 "seeded {count} items in {:.1}s",
                 started.elapsed().as_secs_f64()
+            );
+            bench_line(
+                args.json,
+                &json!({"count": count, "seconds": started.elapsed().as_secs_f64(), "statuses": statuses_json(&statuses)}),
             );
         }
         Cmd::Get { path } => {
@@ -1019,10 +1659,11 @@ async fn main() {
                 }
             })
             .await;
-            stats.report(
+            let figures = stats.report(
                 &format!("GET {path} x{}", args.concurrency),
                 started.elapsed(),
             );
+            bench_line(args.json, &figures);
         }
         Cmd::LoginsAndMe => {
             let deadline = Instant::now() + Duration::from_secs(args.seconds);
@@ -1054,11 +1695,12 @@ async fn main() {
                 }
             });
             let (mut logins, mut me) = futures::join!(logins, me);
-            logins.report(
+            let logins = logins.report(
                 &format!("POST /auth/login x{}", args.concurrency),
                 started.elapsed(),
             );
-            me.report("GET /me x1 during logins", started.elapsed());
+            let me = me.report("GET /me x1 during logins", started.elapsed());
+            bench_line(args.json, &json!({"logins": logins, "me": me}));
         }
     }
 }
