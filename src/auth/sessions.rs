@@ -24,7 +24,9 @@ pub fn live_session(
         .filter(sessions::expires_at.gt(crate::time::now()))
         .filter(users::deleted_at.is_null())
         .select((users::role, sessions::expires_at))
-        .first(conn)
+        // By key: no `LIMIT`, which SQLite would re-prepare on every call (see
+        // `inventory::repo::find_item`).
+        .get_result(conn)
         .optional()?;
     Ok(found.and_then(|(role, expires_at)| Some((role.parse().ok()?, expires_at))))
 }

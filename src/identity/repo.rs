@@ -101,7 +101,9 @@ pub fn find_user(conn: &mut DbConnection, id: i64) -> QueryResult<UserRow> {
         .filter(users::id.eq(id))
         .filter(users::deleted_at.is_null())
         .select(UserRow::as_select())
-        .first(conn)
+        // By key: no `LIMIT`, which SQLite would re-prepare on every call (see
+        // `inventory::repo::find_item`).
+        .get_result(conn)
 }
 
 /// A live user whose username or email matches `key` (already lower-cased).

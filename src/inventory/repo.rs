@@ -131,11 +131,14 @@ pub fn update_item(
         .execute(conn)
 }
 
+/// By primary key, so without `LIMIT`: SQLite re-prepares a statement whose `LIMIT` is a
+/// bound parameter every time it is bound (it plans with the value), which diesel's
+/// `.first()` does. Hot lookups by key use `get_result` and keep their prepared statement.
 pub fn find_item(conn: &mut DbConnection, id: i64) -> QueryResult<ItemRow> {
     items::table
         .filter(items::id.eq(id))
         .select(ItemRow::as_select())
-        .first(conn)
+        .get_result(conn)
 }
 
 pub fn find_item_by_sku(conn: &mut DbConnection, sku: &str) -> QueryResult<Option<ItemRow>> {
