@@ -573,38 +573,32 @@ async fn fanout_socket(
     }
 }
 
-/// A thread of socket clients (on its own runtime, so the sockets' parsing is not on the
-/// sender's thread).
-fn fanout_thread(
-    jobs: Vec<(String, String)>,
-    shared: Arc<Shared>,
-    stop: tokio::sync::watch::Receiver<bool>,
-) -> std::thread::JoinHandle<Vec<SocketResult>> {
+/// A thread of socket clients on its own runtime (so the sockets' parsing is not on the
+/// thread that drives the scenario): `open` runs once per job, with a client without a pool
+/// limit (every socket holds its connection for the whole run) and a gate that lets a few
+/// handshakes through at a time, so the listen backlog never overflows. Gives each job's
+/// result back (`None` for a task that panicked).
+fn socket_thread<J, R, F, Fut>(jobs: Vec<J>, open: F) -> std::thread::JoinHandle<Vec<Option<R>>>
+where
+    J: Send + 'static,
+    R: 'static + Send,
+    F: Fn(awc::Client, J, Rc<tokio::sync::Semaphore>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = R> + 'static,
+{
     std::thread::spawn(move || {
         actix_rt::System::new().block_on(async move {
-            // No pool limit: every socket holds its connection for the whole run.
             let c = awc::Client::builder()
                 .connector(awc::Connector::new().limit(0))
                 .timeout(Duration::from_secs(30))
                 .finish();
-            // A few handshakes at a time, so the listen backlog never overflows.
             let gate = Rc::new(tokio::sync::Semaphore::new(32));
             let tasks: Vec<_> = jobs
                 .into_iter()
-                .map(|(url, token)| {
-                    actix_rt::spawn(fanout_socket(
-                        c.clone(),
-                        url,
-                        token,
-                        shared.clone(),
-                        gate.clone(),
-                        stop.clone(),
-                    ))
-                })
+                .map(|job| actix_rt::spawn(open(c.clone(), job, gate.clone())))
                 .collect();
             let mut results = Vec::with_capacity(tasks.len());
             for t in tasks {
-                results.push(t.await.unwrap_or_default());
+                results.push(t.await.ok());
             }
             results
         })
@@ -690,7 +684,12 @@ async fn fanout(f: Fanout) -> Value {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let handles: Vec<_> = jobs
         .into_iter()
-        .map(|jobs| fanout_thread(jobs, shared.clone(), stop_rx.clone()))
+        .map(|jobs| {
+            let (shared, stop) = (shared.clone(), stop_rx.clone());
+            socket_thread(jobs, move |c, (url, token), gate| {
+                fanout_socket(c, url, token, shared.clone(), gate, stop.clone())
+            })
+        })
         .collect();
     let opening = Instant::now();
     while shared.opened.load(Ordering::Relaxed) + shared.refused.load(Ordering::Relaxed)
@@ -782,6 +781,7 @@ async fn fanout(f: Fanout) -> Value {
     let results: Vec<SocketResult> = handles
         .into_iter()
         .flat_map(|h| h.join().unwrap_or_default())
+        .map(Option::unwrap_or_default)
         .collect();
 
     // Every first delivery; per message, the time its last member got it.
@@ -1358,34 +1358,8 @@ async fn idle_sockets(
         .into_iter()
         .map(|jobs| {
             let (url, shared, stop) = (url.to_owned(), shared.clone(), stop_rx.clone());
-            std::thread::spawn(move || {
-                actix_rt::System::new().block_on(async move {
-                    let c = awc::Client::builder()
-                        .connector(awc::Connector::new().limit(0))
-                        .timeout(Duration::from_secs(30))
-                        .finish();
-                    let gate = Rc::new(tokio::sync::Semaphore::new(32));
-                    let tasks: Vec<_> = jobs
-                        .into_iter()
-                        .map(|token| {
-                            actix_rt::spawn(idle_socket(
-                                c.clone(),
-                                url.clone(),
-                                token,
-                                shared.clone(),
-                                gate.clone(),
-                                stop.clone(),
-                            ))
-                        })
-                        .collect();
-                    let mut ended = std::collections::BTreeMap::<String, usize>::new();
-                    for t in tasks {
-                        if let Ok(Some(why)) = t.await {
-                            *ended.entry(why).or_default() += 1;
-                        }
-                    }
-                    ended
-                })
+            socket_thread(jobs, move |c, token, gate| {
+                idle_socket(c, url.clone(), token, shared.clone(), gate, stop.clone())
             })
         })
         .collect();
@@ -1409,10 +1383,13 @@ async fn idle_sockets(
     actix_rt::time::sleep(Duration::from_secs(seconds)).await;
     let _ = stop_tx.send(true);
     let mut ended = std::collections::BTreeMap::<String, usize>::new();
-    for h in handles {
-        for (why, n) in h.join().unwrap_or_default() {
-            *ended.entry(why).or_default() += n;
-        }
+    for why in handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap_or_default())
+        .flatten()
+        .flatten()
+    {
+        *ended.entry(why).or_default() += 1;
     }
     let closed = shared.ended.load(Ordering::Relaxed);
     println!(
