@@ -35,18 +35,37 @@ fn start_event_tasks(state: &web::Data<AppState>) -> Result<(), StartError> {
             state.authenticator.sessions.clone(),
         )?;
     }
+    repeat_every(
+        state,
+        PRUNE_EVERY,
+        "pruning old events",
+        |state| async move { state.events.prune(&state.db).await },
+    );
+    Ok(())
+}
+
+/// Runs `job` every `period` for as long as the server's state lives; a failure is logged
+/// (as "`what` failed") and the next period tries again.
+fn repeat_every<T, F, Fut>(
+    state: &web::Data<AppState>,
+    period: std::time::Duration,
+    what: &'static str,
+    job: F,
+) where
+    F: Fn(std::sync::Arc<AppState>) -> Fut + 'static,
+    Fut: std::future::Future<Output = crate::error::ApiResult<T>> + 'static,
+{
     let state = std::sync::Arc::downgrade(&state.clone().into_inner());
     actix_web::rt::spawn(async move {
-        let mut every = tokio::time::interval(PRUNE_EVERY);
+        let mut every = tokio::time::interval(period);
         loop {
             every.tick().await;
             let Some(state) = state.upgrade() else { return };
-            if let Err(e) = state.events.prune(&state.db).await {
-                tracing::warn!(error = %e, "pruning old events failed");
+            if let Err(e) = job(state).await {
+                tracing::warn!(error = %e, "{what} failed");
             }
         }
     });
-    Ok(())
 }
 
 /// What one expiry and low-stock scan checked.
@@ -107,17 +126,12 @@ fn start_stock_totals_fold(state: &web::Data<AppState>) {
     if state.settings.backend != Backend::Postgres {
         return;
     }
-    let state = std::sync::Arc::downgrade(&state.clone().into_inner());
-    actix_web::rt::spawn(async move {
-        let mut every = tokio::time::interval(FOLD_STOCK_TOTALS_EVERY);
-        loop {
-            every.tick().await;
-            let Some(state) = state.upgrade() else { return };
-            if let Err(e) = crate::inventory::service::fold_stock_totals(&state).await {
-                tracing::warn!(error = %e, "folding the stock totals failed");
-            }
-        }
-    });
+    repeat_every(
+        state,
+        FOLD_STOCK_TOTALS_EVERY,
+        "folding the stock totals",
+        |state| async move { crate::inventory::service::fold_stock_totals(&state).await },
+    );
 }
 
 /// Builds the state, migrates, and starts serving on `listener`. The returned server

@@ -220,11 +220,10 @@ impl SessionCache {
     /// Sessions ended (called after the ending transaction commits): forget them all, here
     /// and in every process sharing the SQLite file.
     pub fn sessions_changed(&self) {
-        self.local_epoch.fetch_add(1, Ordering::SeqCst);
         if let Shared::File(counter) = &self.shared {
             counter.bump();
         }
-        self.entries.clear();
+        self.heard_sessions_changed();
     }
 
     /// The listener heard that sessions ended on some process.
