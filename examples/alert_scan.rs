@@ -71,7 +71,7 @@ fn seed_sql(postgres: bool) -> [String; 2] {
 
 #[actix_rt::main]
 async fn main() {
-    stockroom::db::init_tls();
+    stockroom::db::init_drivers();
     set_default_instrumentation(|| Some(Box::new(count_statements))).expect("instrumentation");
     let dir = tempfile::tempdir().expect("a temporary directory");
     let url = std::env::args()

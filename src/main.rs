@@ -39,7 +39,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    stockroom::db::init_tls();
+    stockroom::db::init_drivers();
     let cli = Cli::parse();
     if let Some(Command::Openapi) = cli.command {
         return match serde_json::to_string_pretty(&router::openapi()) {

@@ -122,7 +122,7 @@ impl TestAppBuilder {
     }
 
     pub async fn spawn(self) -> TestApp {
-        stockroom::db::init_tls();
+        stockroom::db::init_drivers();
         let (db, fresh_url) = TestDb::create();
         let database_url = self.database_url.clone().unwrap_or(fresh_url);
         let mut env: HashMap<String, String> = [
