@@ -134,6 +134,42 @@ pub fn update_item(
 /// By primary key, so without `LIMIT`: SQLite re-prepares a statement whose `LIMIT` is a
 /// bound parameter every time it is bound (it plans with the value), which diesel's
 /// `.first()` does. Hot lookups by key use `get_result` and keep their prepared statement.
+/// "The batch holds stock": `batches.quantity > 0`, written into the SQL as a literal rather
+/// than bound as `quantity > $1`. Both engines decide from this term whether the partial index
+/// `batches_stocked_expiry` applies: PostgreSQL's planner cannot prove that a bound parameter
+/// satisfies the index's predicate, and SQLite, which can, then re-prepares the statement on
+/// every bind (the bound value decided the plan), parsing it again on every request. Unlike
+/// diesel's `sql()` literal, this type keeps the statement in diesel's prepared-statement
+/// cache, and it is accepted only where `batches` is in the query.
+#[derive(Debug, Clone, Copy, diesel::query_builder::QueryId)]
+struct Stocked;
+
+fn stocked() -> Stocked {
+    Stocked
+}
+
+impl Expression for Stocked {
+    type SqlType = Bool;
+}
+
+impl<DB: diesel::backend::Backend> diesel::query_builder::QueryFragment<DB> for Stocked {
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, DB>,
+    ) -> QueryResult<()> {
+        out.push_sql("batches.quantity > 0");
+        Ok(())
+    }
+}
+
+impl<QS> AppearsOnTable<QS> for Stocked where batches::quantity: AppearsOnTable<QS> {}
+
+impl<QS> SelectableExpression<QS> for Stocked where batches::quantity: SelectableExpression<QS> {}
+
+impl<GB> diesel::expression::ValidGrouping<GB> for Stocked {
+    type IsAggregate = diesel::expression::is_aggregate::Never;
+}
+
 pub fn find_item(conn: &mut DbConnection, id: i64) -> QueryResult<ItemRow> {
     items::table
         .filter(items::id.eq(id))
@@ -201,7 +237,7 @@ pub fn item_total(conn: &mut DbConnection, id: i64) -> QueryResult<i64> {
 pub fn stocked_batches(conn: &mut DbConnection, item_id: i64) -> QueryResult<Vec<BatchRow>> {
     batches::table
         .filter(batches::item_id.eq(item_id))
-        .filter(batches::quantity.gt(0))
+        .filter(stocked())
         .order((
             batches::expiry_date.is_null().asc(),
             batches::expiry_date.asc(),
@@ -215,7 +251,7 @@ pub fn stocked_batches(conn: &mut DbConnection, item_id: i64) -> QueryResult<Vec
 pub fn stocked_batches_of(conn: &mut DbConnection, item_ids: &[i64]) -> QueryResult<Vec<BatchRow>> {
     batches::table
         .filter(batches::item_id.eq_any(item_ids))
-        .filter(batches::quantity.gt(0))
+        .filter(stocked())
         .order((
             batches::expiry_date.is_null().asc(),
             batches::expiry_date.asc(),
@@ -268,7 +304,7 @@ pub fn shift_batch(conn: &mut DbConnection, batch_id: i64, delta: i64) -> QueryR
 pub fn refresh_next_expiry(conn: &mut DbConnection, item_id: i64) -> QueryResult<()> {
     let next: Option<NaiveDate> = batches::table
         .filter(batches::item_id.eq(item_id))
-        .filter(batches::quantity.gt(0))
+        .filter(stocked())
         .filter(batches::expiry_date.is_not_null())
         .order(batches::expiry_date.asc())
         .select(batches::expiry_date)
@@ -340,7 +376,7 @@ pub fn expired_batches(
 ) -> QueryResult<Vec<(BatchRow, String)>> {
     let query = batches::table
         .inner_join(items::table)
-        .filter(batches::quantity.gt(0))
+        .filter(stocked())
         .filter(batches::expiry_date.lt(today))
         .select((BatchRow::as_select(), items::name))
         .into_boxed();
@@ -411,7 +447,7 @@ pub fn list_items(
         q = q.filter(
             items::id.eq_any(
                 batches::table
-                    .filter(batches::quantity.gt(0))
+                    .filter(stocked())
                     .filter(
                         batches::expiry_date
                             .is_null()
@@ -465,7 +501,7 @@ pub fn list_items(
         q = q.filter(
             items::id.eq_any(
                 batches::table
-                    .filter(batches::quantity.gt(0))
+                    .filter(stocked())
                     .filter(batches::expiry_date.ge(today))
                     .filter(batches::expiry_date.le(until))
                     .select(batches::item_id),
@@ -553,9 +589,6 @@ pub fn stock_counts(conn: &mut DbConnection, rules: &ExpiryRules) -> QueryResult
     let horizon =
         today + chrono::Duration::days(i64::from(widest.unwrap_or(0).max(rules.default_window)));
     let (items_total, units) = stock_totals(conn)?;
-    // Literal, so PostgreSQL's planner matches the partial index `batches_stocked_expiry`
-    // (it cannot prove a bound parameter satisfies the index's predicate).
-    let stocked = || sql::<Bool>("batches.quantity > 0");
     Ok(StockCounts {
         items: items_total,
         units,
