@@ -120,6 +120,7 @@ pub async fn login(
     request_body(content = crate::files::dto::UploadForm, content_type = "multipart/form-data"),
     responses(
         (status = 200, body = LegacyMessage),
+        (status = 403, description = "Bots may not use this route"),
         (status = 413), (status = 415), (status = 422),
     )
 )]
@@ -129,6 +130,9 @@ pub async fn upload_files(
     principal: crate::auth::Principal,
     payload: actix_multipart::Multipart,
 ) -> ApiResult<web::Json<LegacyMessage>> {
+    // The earlier service had people only; its security schemes say so (bots have
+    // `POST /api/v1/files`).
+    principal.require(crate::auth::Action::UsePersonalApi)?;
     principal.require(crate::auth::Action::UploadFiles)?;
     let stored = crate::files::service::upload_form(&state, &principal, payload).await?;
     Ok(web::Json(LegacyMessage {

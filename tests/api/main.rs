@@ -1,6 +1,7 @@
 //! Black-box tests over real HTTP, on SQLite by default and on PostgreSQL when
 //! `TEST_DATABASE_URL` is set. One binary, so the suite links once.
 
+mod authorization;
 mod bots;
 mod chat;
 mod cli;
