@@ -58,6 +58,14 @@ pub struct Settings {
     pub expiry_warning_days: i32,
     pub bcrypt_cost: u32,
     pub webhook_allow_private: bool,
+    /// When SQLite makes a commit durable (`STOCKROOM_SQLITE_SYNCHRONOUS`).
+    pub sqlite_synchronous: SqliteSynchronous,
+    /// Reverse proxies whose `X-Forwarded-For` names the client for per-address limits
+    /// (`STOCKROOM_TRUSTED_PROXIES`); nobody else's is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Whether Swagger UI keeps the bearer token it was given in the browser's
+    /// localStorage across reloads (`STOCKROOM_DOCS_PERSIST_AUTHORIZATION`, default off).
+    pub docs_persist_authorization: bool,
     pub log_format: LogFormat,
     pub db_pool_size: u32,
     pub db_timeout: Duration,
@@ -173,6 +181,61 @@ fn parse_bool(src: &dyn Source, name: &'static str, default: bool) -> Result<boo
         Some(v) if matches!(v.as_str(), "0" | "false" | "no" | "off") => Ok(false),
         Some(v) => Err(ConfigError::new(name, format!("{v:?} is not a boolean"))),
     }
+}
+
+/// SQLite's `synchronous` setting in WAL mode: when a commit reaches the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SqliteSynchronous {
+    /// A commit is in the WAL file when it is answered, and the WAL is synced at checkpoints:
+    /// a process crash loses nothing, a power loss or OS crash may lose the last commits
+    /// (never corrupting the database). SQLite's recommendation for WAL; the default.
+    Normal,
+    /// Every commit is synced to disk before it is answered: survives power loss too, at
+    /// the cost of one fsync per write transaction.
+    Full,
+}
+
+impl SqliteSynchronous {
+    pub fn pragma_value(self) -> &'static str {
+        match self {
+            Self::Normal => "NORMAL",
+            Self::Full => "FULL",
+        }
+    }
+}
+
+impl FromStr for SqliteSynchronous {
+    type Err = &'static str;
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        match raw.to_ascii_lowercase().as_str() {
+            "normal" => Ok(Self::Normal),
+            "full" => Ok(Self::Full),
+            _ => Err("want `normal` or `full`"),
+        }
+    }
+}
+
+/// `STOCKROOM_TRUSTED_PROXIES`: comma-separated addresses or CIDR ranges
+/// (`10.0.0.5, 192.168.0.0/16`).
+fn trusted_proxies(src: &dyn Source) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+    const NAME: &str = "STOCKROOM_TRUSTED_PROXIES";
+    let Some(raw) = src.get(NAME) else {
+        return Ok(Vec::new());
+    };
+    raw.split(',')
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            part.parse::<ipnet::IpNet>()
+                .or_else(|_| part.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    ConfigError::new(
+                        NAME,
+                        format!("{part:?} is not an IP address or CIDR range (e.g. 10.0.0.0/8)"),
+                    )
+                })
+        })
+        .collect()
 }
 
 /// The backend a database URL selects, by its scheme.
@@ -334,6 +397,17 @@ impl Settings {
             expiry_warning_days: parse_in_range(src, "STOCKROOM_EXPIRY_WARNING_DAYS", 7, 0..=3650)?,
             bcrypt_cost: parse_in_range(src, "STOCKROOM_BCRYPT_COST", 12, 4..=31)?,
             webhook_allow_private: parse_bool(src, "STOCKROOM_WEBHOOK_ALLOW_PRIVATE", false)?,
+            sqlite_synchronous: parse(
+                src,
+                "STOCKROOM_SQLITE_SYNCHRONOUS",
+                SqliteSynchronous::Normal,
+            )?,
+            trusted_proxies: trusted_proxies(src)?,
+            docs_persist_authorization: parse_bool(
+                src,
+                "STOCKROOM_DOCS_PERSIST_AUTHORIZATION",
+                false,
+            )?,
             log_format,
             db_pool_size: parse_in_range(src, "STOCKROOM_DB_POOL_SIZE", default_pool, 1..=512)?,
             db_timeout: Duration::from_millis(parse_in_range(
@@ -560,6 +634,31 @@ mod tests {
     }
 
     #[test]
+    fn durability_and_proxies_are_read_as_written() {
+        let secret = ("STOCKROOM_JWT_SECRET", "0123456789abcdef0123456789abcdef");
+        let default = settings(&[secret]).expect("defaults");
+        assert_eq!(default.sqlite_synchronous, SqliteSynchronous::Normal);
+        assert!(default.trusted_proxies.is_empty());
+        assert!(!default.docs_persist_authorization);
+        let set = settings(&[
+            secret,
+            ("STOCKROOM_SQLITE_SYNCHRONOUS", "FULL"),
+            (
+                "STOCKROOM_TRUSTED_PROXIES",
+                " 10.0.0.5 , 192.168.0.0/16,::1",
+            ),
+        ])
+        .expect("valid settings");
+        assert_eq!(set.sqlite_synchronous.pragma_value(), "FULL");
+        let proxies: Vec<String> = set
+            .trusted_proxies
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(proxies, ["10.0.0.5/32", "192.168.0.0/16", "::1/128"]);
+    }
+
+    #[test]
     fn bad_values_name_their_setting() {
         let secret = ("STOCKROOM_JWT_SECRET", "0123456789abcdef0123456789abcdef");
         for (name, value) in [
@@ -568,6 +667,9 @@ mod tests {
             ("DATABASE_URL", "mysql://x"),
             ("STOCKROOM_MAX_JSON_BYTES", "lots"),
             ("STOCKROOM_LOG_FORMAT", "xml"),
+            ("STOCKROOM_SQLITE_SYNCHRONOUS", "off"),
+            ("STOCKROOM_TRUSTED_PROXIES", "10.0.0.1, proxy.local"),
+            ("STOCKROOM_TRUSTED_PROXIES", "10.0.0.0/33"),
         ] {
             let err = settings(&[secret, (name, value)]).err();
             assert_eq!(err.map(|e| e.name), Some(name), "{name}={value}");

@@ -36,9 +36,14 @@ pub const MIN_BODY_BYTES_PER_SEC: u64 = 8 * 1024;
 /// actix's own per-worker default, kept as the ceiling when descriptors are plentiful.
 const MAX_CONNECTIONS_PER_WORKER: usize = 25_000;
 
-/// Open connections per client address, shared by every worker of the process.
+/// Open connections per client address, shared by every worker of the process. A trusted
+/// reverse proxy's connections are not counted: they carry many clients (whose own address
+/// is known only once a request's `X-Forwarded-For` is read).
 #[derive(Clone)]
-pub struct AddressSlots(Slots<IpAddr>);
+pub struct AddressSlots {
+    slots: Slots<IpAddr>,
+    trusted_proxies: std::sync::Arc<[ipnet::IpNet]>,
+}
 
 /// Kept in the connection's extensions for as long as it is open; gives its slot back when
 /// actix drops the connection.
@@ -49,8 +54,11 @@ pub struct ConnectionSlot {
 }
 
 impl AddressSlots {
-    pub fn new(cap: usize) -> Self {
-        Self(Slots::new(cap))
+    pub fn new(cap: usize, trusted_proxies: &[ipnet::IpNet]) -> Self {
+        Self {
+            slots: Slots::new(cap),
+            trusted_proxies: trusted_proxies.into(),
+        }
     }
 
     /// For `HttpServer::on_connect`: counts the connection against its client's address.
@@ -61,12 +69,55 @@ impl AddressSlots {
         else {
             return;
         };
-        let (slot, over_cap) = self.0.enter(client_key(peer.ip()));
+        if is_trusted(&self.trusted_proxies, peer.ip()) {
+            return;
+        }
+        let (slot, over_cap) = self.slots.enter(client_key(peer.ip()));
         extensions.insert(ConnectionSlot {
             _slot: slot,
             over_cap,
         });
     }
+}
+
+/// The client's address, as per-address limits see it: the TCP peer's, unless the peer is
+/// a trusted reverse proxy (`STOCKROOM_TRUSTED_PROXIES`). Then `X-Forwarded-For` is read
+/// from the right (each proxy appends the address it received the request from), trusted
+/// proxies are skipped, and the first address not trusted is the client: entries further
+/// left were written by the client itself and could say anything. A malformed entry stops
+/// the walk at the last proxy, so a forged header never moves the limit to someone else.
+/// Nobody else's header is believed.
+pub fn client_address(req: &actix_web::HttpRequest) -> Option<IpAddr> {
+    let peer = req.peer_addr()?.ip().to_canonical();
+    let trusted = req
+        .app_data::<Data<AppState>>()
+        .map(|state| state.settings.trusted_proxies.as_slice())
+        .unwrap_or_default();
+    if !is_trusted(trusted, peer) {
+        return Some(peer);
+    }
+    let forwarded: Vec<&str> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .collect();
+    let mut client = peer;
+    for entry in forwarded.iter().rev() {
+        let Ok(hop) = entry.trim().parse::<IpAddr>().map(|ip| ip.to_canonical()) else {
+            break;
+        };
+        client = hop;
+        if !is_trusted(trusted, hop) {
+            break;
+        }
+    }
+    Some(client)
+}
+
+fn is_trusted(trusted: &[ipnet::IpNet], ip: IpAddr) -> bool {
+    let ip = ip.to_canonical();
+    trusted.iter().any(|net| net.contains(&ip))
 }
 
 /// What counts as one client: an IPv4 address, or an IPv6 /64 (one subscriber's network,

@@ -34,6 +34,7 @@ pub mod pagination;
 pub mod people;
 pub mod realtime;
 pub mod replenishment;
+pub mod response_headers;
 pub mod router;
 pub mod server;
 pub mod slots;

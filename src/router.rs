@@ -15,7 +15,7 @@ use crate::config::Settings;
 use crate::error::ApiError;
 use crate::openapi::{self, Access, ApiDoc, ApiDocument, Guard};
 use crate::state::{AppState, StartError};
-use crate::{auth, connections, extract, ops, telemetry};
+use crate::{auth, connections, extract, ops, response_headers, telemetry};
 
 /// The prefixes `configure` puts behind `auth::middleware::require_auth`; the OpenAPI
 /// document's `security`, 401 and 403 entries are derived from this list (and a test calls
@@ -226,7 +226,9 @@ pub fn app(
         .service(
             SwaggerUi::new("/docs/{_:.*}").config(
                 SwaggerConfig::new(["/openapi.json"])
-                    .persist_authorization(true)
+                    // Off by default: a token kept in localStorage outlives the tab and is
+                    // readable by any script that ever runs on this origin.
+                    .persist_authorization(settings.docs_persist_authorization)
                     .try_it_out_enabled(true),
             ),
         )
@@ -235,6 +237,7 @@ pub fn app(
         .wrap(from_fn(connections::bound_request))
         .wrap(cors(settings))
         .wrap(state.http_metrics.clone())
+        .wrap(from_fn(response_headers::add))
         .wrap(from_fn(telemetry::request_context))
 }
 

@@ -168,7 +168,10 @@ pub async fn start(
         max_connections_per_worker = max_connections,
         "connection limits"
     );
-    let per_address = connections::AddressSlots::new(settings.max_connections_per_address);
+    let per_address = connections::AddressSlots::new(
+        settings.max_connections_per_address,
+        &settings.trusted_proxies,
+    );
     let app_state = state.clone();
     let mut server = HttpServer::new(move || router::app(app_state.clone()))
         .workers(workers)

@@ -20,6 +20,7 @@ const PLUMBING: &[&str] = &[
     "metrics",
     "openapi",
     "pagination",
+    "response_headers",
     "slots",
     "state",
     "telemetry",

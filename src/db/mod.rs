@@ -16,7 +16,7 @@ use diesel::sql_types::{Date, Integer, Nullable, Text};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::config::{sqlite_path, Backend, Settings};
+use crate::config::{sqlite_path, Backend, Settings, SqliteSynchronous};
 use crate::error::{ApiError, ApiResult};
 
 pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
@@ -107,14 +107,16 @@ pub struct ConnectionManager {
     url: String,
     backend: Backend,
     busy_timeout: Duration,
+    synchronous: SqliteSynchronous,
 }
 
 impl ConnectionManager {
-    pub fn new(url: &str, backend: Backend, busy_timeout: Duration) -> Self {
+    pub fn new(settings: &Settings) -> Self {
         Self {
-            url: url.to_owned(),
-            backend,
-            busy_timeout,
+            url: settings.database_url.clone(),
+            backend: settings.backend,
+            busy_timeout: settings.db_timeout,
+            synchronous: settings.sqlite_synchronous,
         }
     }
 }
@@ -138,16 +140,19 @@ impl r2d2::ManageConnection for ConnectionManager {
                     diesel::ConnectionError::BadConnection(format!("creating {path}: {e}"))
                 })?;
                 let mut conn = diesel::SqliteConnection::establish(path)?;
-                // WAL lets readers run beside the writer; the busy timeout makes concurrent
-                // writers queue instead of failing; foreign keys are off by default in SQLite.
+                // WAL lets readers run beside the writer; `synchronous` is the operator's
+                // durability choice (see `SqliteSynchronous`); the busy timeout makes
+                // concurrent writers queue instead of failing; foreign keys are off by
+                // default in SQLite.
                 // A message to a large group writes a page per recipient: a 32 MB WAL before
                 // each checkpoint (not 4 MB) and a 16 MB page cache keep that from
                 // checkpointing on every commit; the WAL file is cut back to 64 MB after.
                 conn.batch_execute(&format!(
-                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = {}; \
                      PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {}; \
                      PRAGMA wal_autocheckpoint = 8000; PRAGMA journal_size_limit = 67108864; \
                      PRAGMA cache_size = -16000;",
+                    self.synchronous.pragma_value(),
                     self.busy_timeout.as_millis()
                 ))?;
                 date_add_days_utils::register_impl(
@@ -207,11 +212,7 @@ fn create_private_sqlite_file(path: &str) -> std::io::Result<()> {
 /// Builds the pool without connecting: the process starts (and `/readyz` answers 503)
 /// even while the database is down.
 pub fn build_pool(settings: &Settings) -> Pool {
-    let manager = ConnectionManager::new(
-        &settings.database_url,
-        settings.backend,
-        settings.db_timeout,
-    );
+    let manager = ConnectionManager::new(settings);
     r2d2::Pool::builder()
         .max_size(settings.db_pool_size)
         .min_idle(Some(0))

@@ -21,11 +21,11 @@ pub struct ClientInfo {
 }
 
 impl ClientInfo {
-    /// The caller's address (the TCP peer: forwarded headers are not trusted for rate
-    /// limits) and user agent.
+    /// The caller's address (the TCP peer, or the client a trusted proxy names: see
+    /// `connections::client_address`) and user agent.
     pub fn of(req: &actix_web::HttpRequest) -> Self {
         Self {
-            address: req.peer_addr().map(|a| a.ip().to_string()),
+            address: crate::connections::client_address(req).map(|ip| ip.to_string()),
             user_agent: req
                 .headers()
                 .get(actix_web::http::header::USER_AGENT)

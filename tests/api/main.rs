@@ -3,6 +3,7 @@
 
 mod authorization;
 mod bots;
+mod browser_and_proxies;
 mod chat;
 mod cli;
 mod common;
