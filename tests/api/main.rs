@@ -9,6 +9,7 @@ mod cli;
 mod common;
 mod concurrency;
 mod contract;
+mod crash;
 mod docs;
 mod files;
 mod foundation;
