@@ -54,6 +54,8 @@ pub struct Settings {
     pub max_json_bytes: usize,
     pub max_upload_bytes: usize,
     pub max_files_per_upload: usize,
+    /// The bytes of files one user may keep stored (`STOCKROOM_UPLOAD_QUOTA_BYTES`).
+    pub upload_quota_bytes: i64,
     pub max_image_pixels: u64,
     pub expiry_warning_days: i32,
     pub bcrypt_cost: u32,
@@ -388,6 +390,12 @@ impl Settings {
                 1024..=(512 << 20),
             )?,
             max_files_per_upload: 10,
+            upload_quota_bytes: parse_in_range(
+                src,
+                "STOCKROOM_UPLOAD_QUOTA_BYTES",
+                256 << 20,
+                1024..=(1 << 40),
+            )?,
             max_image_pixels: parse_in_range(
                 src,
                 "STOCKROOM_MAX_IMAGE_PIXELS",

@@ -140,3 +140,28 @@ pub fn store_thumbnail(
 pub fn delete_thumbnails(conn: &mut DbConnection, sha256: &str) -> QueryResult<usize> {
     diesel::delete(file_thumbnails::table.filter(file_thumbnails::sha256.eq(sha256))).execute(conn)
 }
+
+/// Serializes one uploader's uploads: on PostgreSQL a lock on their user row (on SQLite the
+/// write transaction already holds the one writer's lock).
+pub fn lock_uploader(conn: &mut DbConnection, user_id: i64) -> QueryResult<()> {
+    if let DbConnection::Postgresql(pg) = conn {
+        users::table
+            .filter(users::id.eq(user_id))
+            .select(users::id)
+            .for_update()
+            .load::<i64>(pg)?;
+    }
+    Ok(())
+}
+
+/// The bytes of every file `user_id` uploaded (each file counts, identical bytes included).
+pub fn stored_bytes(conn: &mut DbConnection, user_id: i64) -> QueryResult<i64> {
+    files::table
+        .filter(files::uploader_id.eq(user_id))
+        // SUM of a BIGINT is NUMERIC on PostgreSQL.
+        .select(diesel::dsl::sql::<
+            diesel::sql_types::Nullable<diesel::sql_types::BigInt>,
+        >("CAST(SUM(files.size) AS BIGINT)"))
+        .first::<Option<i64>>(conn)
+        .map(Option::unwrap_or_default)
+}

@@ -37,12 +37,24 @@ pub fn file_out(f: FileRow) -> FileOut {
     }
 }
 
-/// No directories, no control characters, at most 255 bytes; never empty.
+/// Bidirectional-text controls: in a file name they make `invoice\u{202E}gpj.exe` display as
+/// `invoiceexe.jpg`.
+const BIDI_CONTROLS: [char; 12] = [
+    '\u{061C}', '\u{200E}', '\u{200F}', '\u{202A}', '\u{202B}', '\u{202C}', '\u{202D}', '\u{202E}',
+    '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}',
+];
+
+/// No directories, no control or bidirectional-control characters, at most 255 bytes; never
+/// empty.
 pub fn sanitize_filename(raw: &str) -> String {
     let base = raw.rsplit(['/', '\\']).next().unwrap_or("");
     let mut clean: String = base
         .chars()
-        .filter(|c| !c.is_control() && !matches!(c, '"' | '<' | '>' | '|' | '*' | '?' | ':'))
+        .filter(|c| {
+            !c.is_control()
+                && !BIDI_CONTROLS.contains(c)
+                && !matches!(c, '"' | '<' | '>' | '|' | '*' | '?' | ':')
+        })
         .collect();
     clean = clean.trim().trim_start_matches('.').to_owned();
     while clean.len() > 255 {
@@ -53,6 +65,42 @@ pub fn sanitize_filename(raw: &str) -> String {
     } else {
         clean
     }
+}
+
+/// `name` with an extension that says what the bytes are: kept when it already does, another
+/// accepted type's extension replaced (`x.jpg` holding a PNG is stored as `x.png`), anything
+/// else kept with the right one appended (`invoice.exe` holding a PDF is `invoice.exe.pdf`),
+/// so that no stored name claims a type its content is not.
+fn with_extension_of(name: String, kind: Kind) -> String {
+    let accepted = |kind: Kind| -> &'static [&'static str] {
+        match kind {
+            Kind::Jpeg => &["jpg", "jpeg"],
+            Kind::Png => &["png"],
+            Kind::Webp => &["webp"],
+            Kind::Pdf => &["pdf"],
+        }
+    };
+    let right = accepted(kind);
+    let (stem, extension) = match name.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() => (stem, Some(ext.to_ascii_lowercase())),
+        _ => (name.as_str(), None),
+    };
+    let stem = match extension {
+        Some(ext) if right.contains(&ext.as_str()) => return name,
+        Some(ext)
+            if [Kind::Jpeg, Kind::Png, Kind::Webp, Kind::Pdf]
+                .into_iter()
+                .any(|other| accepted(other).contains(&ext.as_str())) =>
+        {
+            stem
+        }
+        _ => name.as_str(),
+    };
+    let mut stem = stem.to_owned();
+    while stem.len() + 1 + right[0].len() > 255 {
+        stem.pop();
+    }
+    format!("{stem}.{}", right[0])
 }
 
 /// Who may see a file: its uploader, staff, the members of the chats it was posted in, and
@@ -218,6 +266,7 @@ pub async fn upload(
                              (the type is read from the bytes)"
                         ))
                     })?;
+                    let filename = with_extension_of(filename, kind);
                     let dimensions = match kind {
                         Kind::Pdf => None,
                         _ => Some(inspect::measure(
@@ -241,9 +290,21 @@ pub async fn upload(
         .await??;
     let uploader = principal.user_id;
     let blobs = state.blobs.clone();
+    let quota = state.settings.upload_quota_bytes;
     let rows = state
         .db
         .transaction(move |conn| {
+            // Checked under the uploader's lock, so concurrent uploads cannot each see room
+            // that only one of them fits in.
+            repo::lock_uploader(conn, uploader)?;
+            let used = repo::stored_bytes(conn, uploader)?;
+            let incoming: i64 = checked.iter().map(|c| c.size).sum();
+            if used.saturating_add(incoming) > quota {
+                return Err(ApiError::PayloadTooLarge(format!(
+                    "these files ({incoming} bytes) would take your stored files past your \
+                     quota of {quota} bytes ({used} used): delete some first"
+                )));
+            }
             checked
                 .into_iter()
                 .map(|c| {

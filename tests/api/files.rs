@@ -124,7 +124,8 @@ async fn uploads_are_typed_from_their_bytes() {
         (Some(64), Some(48))
     );
     assert_eq!(files[1]["content_type"], "image/png");
-    assert_eq!(files[1]["filename"], "x.jpg");
+    // The name never claims a type its bytes are not.
+    assert_eq!(files[1]["filename"], "x.png");
     assert_eq!(files[2]["content_type"], "application/pdf");
     assert_eq!(files[2]["filename"], "report.pdf");
     assert!(files[2].get("width").is_none());
@@ -145,7 +146,7 @@ async fn uploads_are_typed_from_their_bytes() {
     assert!(got
         .header("content-disposition")
         .unwrap_or_default()
-        .contains("x.jpg"));
+        .contains("x.png"));
     let cond = app
         .request(Method::GET, &format!("/api/v1/files/{id}"))
         .bearer_auth(&c.token)
@@ -395,4 +396,71 @@ async fn the_compatibility_upload_route_answers_like_before() {
     )
     .await
     .problem(415);
+}
+
+#[actix_web::test]
+async fn stored_names_never_lie_about_their_type_or_hide_it() {
+    let app = TestApp::spawn().await;
+    let c = app.customer("nina").await;
+    let png = image_bytes(8, 8, image::ImageFormat::Png);
+    let pdf = b"%PDF-1.4\n%%EOF\n".to_vec();
+    let res = upload(
+        &app,
+        &c,
+        &[
+            // Displayed as "invoiceexe.png" by a bidi-aware viewer, were the override kept.
+            ("files", "invoice\u{202E}gnp.exe", &png),
+            ("files", "scan.PNG", &png),
+            ("files", "contract.exe", &pdf),
+            ("files", "notes", &pdf),
+        ],
+    )
+    .await;
+    let names: Vec<String> = res
+        .ok(201)
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|f| f["filename"].as_str().expect("filename").to_owned())
+        .collect();
+    assert_eq!(
+        names,
+        ["invoicegnp.exe.png", "scan.PNG", "contract.exe.pdf", "notes.pdf"]
+    );
+}
+
+#[actix_web::test]
+async fn a_user_cannot_store_more_than_their_quota() {
+    let photo = image_bytes(32, 32, image::ImageFormat::Png);
+    let size = photo.len();
+    // Room for two copies and a half.
+    let quota = (size * 5 / 2).max(1024);
+    assert!(quota < size * 3, "the photo is too small for this test");
+    let app = TestApp::builder()
+        .env("STOCKROOM_UPLOAD_QUOTA_BYTES", &quota.to_string())
+        .spawn()
+        .await;
+    let c = app.customer("quinn").await;
+    let first = upload(&app, &c, &[("files", "a.png", &photo)]).await.ok(201)[0]["id"]
+        .as_i64()
+        .expect("id");
+    // Two more would not fit: refused whole, nothing of it stored.
+    let refused = upload(&app, &c, &[("files", "b.png", &photo), ("files", "c.png", &photo)])
+        .await
+        .problem(413);
+    assert!(
+        refused["detail"].as_str().unwrap_or("").contains("quota"),
+        "{refused}"
+    );
+    // Every file counts, identical bytes too.
+    upload(&app, &c, &[("files", "b.png", &photo)]).await.ok(201);
+    upload(&app, &c, &[("files", "c.png", &photo)]).await.problem(413);
+    // Another user's quota is their own.
+    let other = app.customer("rosa").await;
+    upload(&app, &other, &[("files", "a.png", &photo)]).await.ok(201);
+    // Deleting frees room.
+    app.delete(&format!("/api/v1/files/{first}"), Some(&c.token))
+        .await
+        .ok(204);
+    upload(&app, &c, &[("files", "c.png", &photo)]).await.ok(201);
 }
