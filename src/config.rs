@@ -109,6 +109,21 @@ pub struct Settings {
     pub video_max_frame_bytes: usize,
     /// The most pixels a camera frame may have (checked before decoding).
     pub video_max_pixels: u64,
+    // In-process burst guards (see `throttle`): per process, answered 429 with `Retry-After`.
+    /// Chat messages one user (or bot) may send a minute, over HTTP and the socket together.
+    pub messages_per_minute: u32,
+    /// Chat messages one user may send at once before the per-minute pace applies.
+    pub message_burst: u32,
+    /// Upload requests one user may make a minute (both upload routes together; also the
+    /// burst).
+    pub uploads_per_minute: u32,
+    /// Upload requests one user may have in flight at once.
+    pub concurrent_uploads_per_user: usize,
+    /// Socket upgrades (`/api/ws/chat` and `/api/ws/video` together) one user may make a
+    /// minute (also the burst).
+    pub ws_connects_per_minute: u32,
+    /// Socket upgrades one client address may make a minute (also the burst).
+    pub ws_connects_per_address_per_minute: u32,
 }
 
 impl std::fmt::Debug for Settings {
@@ -532,6 +547,37 @@ impl Settings {
                 "STOCKROOM_VIDEO_MAX_PIXELS",
                 8_294_400,
                 1..=100_000_000,
+            )?,
+            messages_per_minute: parse_in_range(
+                src,
+                "STOCKROOM_MESSAGES_PER_MINUTE",
+                120,
+                1..=1_000_000,
+            )?,
+            message_burst: parse_in_range(src, "STOCKROOM_MESSAGE_BURST", 20, 1..=1_000_000)?,
+            uploads_per_minute: parse_in_range(
+                src,
+                "STOCKROOM_UPLOADS_PER_MINUTE",
+                30,
+                1..=1_000_000,
+            )?,
+            concurrent_uploads_per_user: parse_in_range(
+                src,
+                "STOCKROOM_CONCURRENT_UPLOADS_PER_USER",
+                2,
+                1..=1_000,
+            )?,
+            ws_connects_per_minute: parse_in_range(
+                src,
+                "STOCKROOM_WS_CONNECTS_PER_MINUTE",
+                60,
+                1..=1_000_000,
+            )?,
+            ws_connects_per_address_per_minute: parse_in_range(
+                src,
+                "STOCKROOM_WS_CONNECTS_PER_ADDRESS_PER_MINUTE",
+                240,
+                1..=1_000_000,
             )?,
         })
     }

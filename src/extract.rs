@@ -166,14 +166,20 @@ fn not_json(e: &serde_json::Error) -> ApiError {
     ApiError::BadRequest(format!("the body is not valid JSON: {e}"))
 }
 
-/// One field error keyed by its path. serde reports a missing or unknown field at the
-/// object that lacks or has it, so the field's name is appended to that path.
+/// One field error keyed by its path. serde reports a missing or duplicate field at the
+/// object that lacks or has it, so the field's name is appended to that path. An unknown
+/// field fails while its key is read, and `serde_path_to_error` already ends the path with
+/// that key (`role`, `lines[0].foo`), so it is not appended twice.
 fn shape_error(path: &str, message: &str, build: fn(String, FieldErrors) -> ApiError) -> ApiError {
     let parent = if path == "." { "" } else { path };
     let named = ["missing field `", "unknown field `", "duplicate field `"]
         .iter()
         .find_map(|prefix| message.split(prefix).nth(1)?.split('`').next());
+    let unknown = message.starts_with("unknown field `");
     let key = match named {
+        Some(field) if unknown && (parent == field || parent.ends_with(&format!(".{field}"))) => {
+            parent.to_owned()
+        }
         Some(field) if parent.is_empty() => field.to_owned(),
         Some(field) => format!("{parent}.{field}"),
         None if parent.is_empty() => WHOLE_BODY.to_owned(),
@@ -293,12 +299,14 @@ mod tests {
 
     #[derive(Debug, serde::Deserialize)]
     #[allow(dead_code)]
+    #[serde(deny_unknown_fields)]
     struct Line {
         quantity: i64,
     }
 
     #[derive(Debug, serde::Deserialize)]
     #[allow(dead_code)]
+    #[serde(deny_unknown_fields)]
     struct Order {
         lines: Vec<Line>,
     }
@@ -323,6 +331,14 @@ mod tests {
         assert_eq!(order.lines[0].quantity, 3);
         let err = parse_json::<Order>(br#"{"lines":[{"quantity":3.5}]}"#).unwrap_err();
         assert_eq!(keys(err), ["lines[0].quantity"]);
+        // Unknown fields are keyed by their own path, at the top and nested.
+        let err = parse_json::<Order>(br#"{"lines":[],"owner_id":1}"#).unwrap_err();
+        assert_eq!(keys(err), ["owner_id"]);
+        let err = parse_json::<Order>(br#"{"lines":[{"quantity":1},{"quantity":1,"foo":2}]}"#)
+            .unwrap_err();
+        assert_eq!(keys(err), ["lines[1].foo"]);
+        let err = parse_form::<Line>(b"quantity=1&role=owner").unwrap_err();
+        assert_eq!(keys(err), ["role"]);
         let err = parse_json::<Order>(br#"[]"#).unwrap_err();
         assert_eq!(keys(err), ["body"]);
         assert!(matches!(

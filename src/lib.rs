@@ -41,6 +41,7 @@ pub mod slots;
 pub mod state;
 pub mod stock_rules;
 pub mod telemetry;
+pub mod throttle;
 pub mod time;
 pub mod validation;
 pub mod video;

@@ -68,6 +68,20 @@ fn repeat_every<T, F, Fut>(
     });
 }
 
+/// Drops idle keys from the in-process rate limiters, so their memory follows the clients
+/// active in the last minute rather than every client ever seen.
+fn start_throttle_sweep(state: &web::Data<AppState>) {
+    repeat_every(
+        state,
+        crate::throttle::SWEEP_EVERY,
+        "sweeping the rate limiters",
+        |state| async move {
+            state.throttles.sweep();
+            Ok(())
+        },
+    );
+}
+
 /// What one expiry and low-stock scan checked.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct AlertScan {
@@ -154,6 +168,7 @@ pub async fn start(
     start_event_tasks(&state)?;
     start_alert_scan(&state);
     start_stock_totals_fold(&state);
+    start_throttle_sweep(&state);
     if state.settings.webhook_delivery {
         let weak = std::sync::Arc::downgrade(&state.clone().into_inner());
         actix_web::rt::spawn(crate::bots::delivery::run_worker(weak));

@@ -51,6 +51,12 @@ impl<K: Eq + Hash + Clone> Slots<K> {
         )
     }
 
+    /// How many slots `key` holds now.
+    pub fn held(&self, key: &K) -> usize {
+        let open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        open.get(key).copied().unwrap_or(0)
+    }
+
     /// A slot for `key`, or `None` when it holds `cap` already (nothing is counted then).
     pub fn take(&self, key: K) -> Option<Slot<K>> {
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);

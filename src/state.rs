@@ -17,6 +17,7 @@ use crate::events::EventBus;
 use crate::metrics::Metrics;
 use crate::openapi::{ApiDocument, RouteTable};
 use crate::slots::Slots;
+use crate::throttle::Throttles;
 
 pub struct AppState {
     pub settings: Arc<Settings>,
@@ -30,6 +31,8 @@ pub struct AppState {
     pub authenticator: web::Data<Authenticator>,
     pub passwords: PasswordHasher,
     pub limits: Limits,
+    /// Burst guards counted in this process's memory (messages, uploads, socket connects).
+    pub throttles: Throttles,
     /// Image decoding and thumbnailing.
     pub images: BoundedPool,
     /// Camera frames: decoding and analysis, one frame per socket at a time.
@@ -107,6 +110,7 @@ impl AppState {
         });
         let events = Arc::new(EventBus::new(&settings));
         let video_sockets = Slots::new(settings.ws_sockets_per_user);
+        let throttles = Throttles::new(&settings);
         Ok(Self {
             alert_scan: Arc::new(tokio::sync::Notify::new()),
             webhooks: Arc::new(tokio::sync::Notify::new()),
@@ -120,6 +124,7 @@ impl AppState {
             tokens,
             passwords,
             limits,
+            throttles,
             images: BoundedPool::per_core("image"),
             video: BoundedPool::per_core("video"),
             video_sockets,

@@ -24,6 +24,7 @@ const PLUMBING: &[&str] = &[
     "slots",
     "state",
     "telemetry",
+    "throttle",
     "time",
     "validation",
 ];

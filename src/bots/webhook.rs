@@ -386,3 +386,264 @@ mod tests {
         assert!(allowed.into_iter().all(|a| a.ip().is_loopback()));
     }
 }
+
+/// Property tests in place of fuzzing: cargo-fuzz needs a nightly toolchain, so the URL check
+/// gets arbitrary strings and generated spellings of internal addresses from proptest on
+/// stable. Each case count is small enough for CI (`PROPTEST_CASES` overrides them all).
+#[cfg(test)]
+mod fuzz {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// `PROPTEST_CASES` when set, else `cases`.
+    fn config(cases: u32) -> ProptestConfig {
+        let cases = std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(cases);
+        ProptestConfig {
+            cases,
+            ..ProptestConfig::default()
+        }
+    }
+
+    /// An address in one of the ranges no webhook may reach.
+    fn internal_v4() -> impl Strategy<Value = Ipv4Addr> {
+        // (network, prefix length)
+        let ranges: [(u32, u32); 14] = [
+            (0x0000_0000, 8),  // "this network"
+            (0x0A00_0000, 8),  // private
+            (0x6440_0000, 10), // shared (CGNAT)
+            (0x7F00_0000, 8),  // loopback
+            (0xA9FE_0000, 16), // link-local (cloud metadata)
+            (0xAC10_0000, 12), // private
+            (0xC000_0000, 24), // IETF protocol assignments
+            (0xC000_0200, 24), // documentation
+            (0xC0A8_0000, 16), // private
+            (0xC612_0000, 15), // benchmarking
+            (0xC633_6400, 24), // documentation
+            (0xCB00_7100, 24), // documentation
+            (0xE000_0000, 4),  // multicast
+            (0xF000_0000, 4),  // reserved and broadcast
+        ];
+        (prop::sample::select(ranges.to_vec()), any::<u32>()).prop_map(|((net, len), bits)| {
+            let host_mask = u32::MAX.checked_shr(len).unwrap_or(0);
+            Ipv4Addr::from(net | (bits & host_mask))
+        })
+    }
+
+    fn internal_v6() -> impl Strategy<Value = Ipv6Addr> {
+        let in_prefix = |net: u128, len: u32| {
+            any::<u128>().prop_map(move |bits| {
+                Ipv6Addr::from(net | (bits & u128::MAX.checked_shr(len).unwrap_or(0)))
+            })
+        };
+        prop_oneof![
+            Just(Ipv6Addr::LOCALHOST),
+            Just(Ipv6Addr::UNSPECIFIED),
+            in_prefix(0xfc00 << 112, 7),      // unique local
+            in_prefix(0xfe80 << 112, 10),     // link-local
+            in_prefix(0xfec0 << 112, 10),     // site-local
+            in_prefix(0xff00 << 112, 8),      // multicast
+            in_prefix(0x2001_0db8 << 96, 32), // documentation
+            internal_v4().prop_map(|v4| v4.to_ipv6_mapped()),
+            internal_v4().prop_map(|v4| {
+                Ipv6Addr::from((0x64_ff9b_u128 << 96) | u128::from(u32::from(v4)))
+            }),
+        ]
+    }
+
+    /// Ways of writing an IPv4 address that the URL parser (WHATWG) reads as that address.
+    fn spell_v4(ip: Ipv4Addr, how: u8) -> String {
+        let [a, b, c, d] = ip.octets();
+        let n = u32::from(ip);
+        match how % 10 {
+            0 => ip.to_string(),
+            1 => n.to_string(),                          // 2130706433
+            2 => format!("0x{n:x}"),                     // 0x7f000001
+            3 => format!("0{a:o}.0{b:o}.0{c:o}.0{d:o}"), // 0177.00.00.01
+            4 => format!("0x{a:X}.0x{b:x}.{c}.0{d:o}"),  // mixed bases
+            5 => format!("{a}.{}", n & 0x00FF_FFFF),     // 127.1
+            6 => format!("{a}.{b}.{}", n & 0xFFFF),      // 127.0.1
+            7 => format!("{ip}."),                       // trailing dot
+            8 => {
+                // Percent-encoded, decoded before the host is read.
+                ip.to_string()
+                    .bytes()
+                    .map(|b| format!("%{b:02X}"))
+                    .collect()
+            }
+            _ => {
+                // Full-width digits and dots, mapped to ASCII by IDNA.
+                ip.to_string()
+                    .chars()
+                    .map(|ch| match ch {
+                        '.' => '．',
+                        digit => char::from_u32(u32::from(digit) - 0x30 + 0xFF10).unwrap_or(digit),
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    fn spell_v6(ip: Ipv6Addr, how: u8) -> String {
+        match how % 3 {
+            0 => format!("[{ip}]"),
+            1 => {
+                let s = ip.segments();
+                format!(
+                    "[{:X}:{:X}:{:X}:{:X}:{:X}:{:X}:{:X}:{:X}]",
+                    s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]
+                )
+            }
+            _ => match ip.to_ipv4_mapped() {
+                Some(v4) => format!("[::ffff:{v4}]"),
+                None => format!("[{ip}]"),
+            },
+        }
+    }
+
+    /// A URL around `host`: scheme case, port, path, query and fragment vary; so does
+    /// whitespace that the parser strips (leading spaces, tabs and newlines anywhere).
+    fn url_around(host: &str, form: u8, port: Option<u16>) -> String {
+        let scheme = ["http", "https", "HTTP", "hTTpS"][usize::from(form % 4)];
+        let port = port.map(|p| format!(":{p}")).unwrap_or_default();
+        let url = format!("{scheme}://{host}{port}/hook?x=1#frag");
+        match form / 4 % 4 {
+            0 => url,
+            1 => format!("  {url}"),
+            2 => url.replacen("://", "://\t", 1),
+            _ => url.replacen("//", "/\n/", 1),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(config(1000))]
+
+        /// Any string: no panic; what is accepted is http(s), with a host, no credentials,
+        /// and (when internal addresses are not allowed) no internal literal or localhost.
+        #[test]
+        fn arbitrary_strings_are_accepted_only_when_safe(
+            raw in prop_oneof![
+                any::<String>(),
+                "(h|H)(t|T){2}(p|P)(s|S)?:[/\\\\]{0,3}[a-z0-9.:@\\[\\]%\\\\/#?-]{0,40}",
+                "[a-z+.-]{0,8}://[ -~]{0,40}",
+            ],
+            allow in any::<bool>(),
+        ) {
+            if let Ok(url) = check_url(&raw, allow) {
+                prop_assert!(matches!(url.scheme(), "http" | "https"), "{raw:?}");
+                prop_assert!(url.username().is_empty() && url.password().is_none(), "{raw:?}");
+                let Some(host) = url.host() else {
+                    return Err(TestCaseError::fail(format!("{raw:?} has no host")));
+                };
+                let internal = match host {
+                    Host::Ipv4(ip) => is_internal(IpAddr::V4(ip)),
+                    Host::Ipv6(ip) => is_internal(IpAddr::V6(ip)),
+                    Host::Domain(name) => {
+                        let name = name.trim_end_matches('.').to_ascii_lowercase();
+                        name == "localhost" || name.ends_with(".localhost")
+                    }
+                };
+                prop_assert!(allow || !internal, "{raw:?} reaches an internal host");
+            }
+        }
+
+        /// Every spelling of an internal IPv4 address is read as that address and refused.
+        #[test]
+        fn internal_ipv4_hosts_are_refused(
+            ip in internal_v4(),
+            how in any::<u8>(),
+            form in any::<u8>(),
+            port in prop::option::of(any::<u16>()),
+        ) {
+            let raw = url_around(&spell_v4(ip, how), form, port);
+            prop_assert!(check_url(&raw, false).is_err(), "{raw:?} was accepted");
+            // The spelling really names `ip`: allowed, it parses to that very host.
+            let url = check_url(&raw, true).map_err(|e| TestCaseError::fail(format!("{raw:?}: {e}")))?;
+            prop_assert_eq!(url.host(), Some(Host::Ipv4(ip)), "{}", raw);
+        }
+
+        /// Internal IPv6 addresses (loopback, unique and link-local, IPv4-mapped and NAT64
+        /// forms of internal IPv4 addresses…) are refused.
+        #[test]
+        fn internal_ipv6_hosts_are_refused(
+            ip in internal_v6(),
+            how in any::<u8>(),
+            form in any::<u8>(),
+            port in prop::option::of(any::<u16>()),
+        ) {
+            let raw = url_around(&spell_v6(ip, how), form, port);
+            prop_assert!(check_url(&raw, false).is_err(), "{raw:?} was accepted");
+            let url = check_url(&raw, true).map_err(|e| TestCaseError::fail(format!("{raw:?}: {e}")))?;
+            prop_assert_eq!(url.host(), Some(Host::Ipv6(ip)), "{}", raw);
+        }
+
+        /// Tricks that put a public-looking name in front of an internal host, or credentials
+        /// in the URL, are refused; so are names of the local machine.
+        #[test]
+        fn userinfo_and_localhost_tricks_are_refused(
+            ip in internal_v4(),
+            how in any::<u8>(),
+            trick in 0..8u8,
+            form in any::<u8>(),
+        ) {
+            let host = spell_v4(ip, how);
+            let raw = match trick {
+                0 => format!("http://example.com@{host}/"),
+                1 => format!("http://example.com:443@{host}/"),
+                2 => format!("https://user:pass@{host}/"),
+                3 => format!("http://{host}\\@example.com/"),
+                4 => format!("http://{host}#@example.com/"),
+                5 => format!("http://{host}?@example.com/"),
+                6 => url_around(["localhost", "LOCALHOST.", "a.localhost", "x.Localhost.."]
+                    [usize::from(form % 4)], form, None),
+                _ => format!("http://a@example.com@{host}/"),
+            };
+            prop_assert!(check_url(&raw, false).is_err(), "{raw:?} was accepted");
+            if (3..=5).contains(&trick) {
+                // What follows `\`, `#` or `?` is not userinfo: the host is still `ip`.
+                let url = check_url(&raw, true).map_err(|e| TestCaseError::fail(format!("{raw:?}: {e}")))?;
+                prop_assert_eq!(url.host(), Some(Host::Ipv4(ip)), "{}", raw);
+            }
+        }
+
+        /// Only http and https: any other scheme is refused, whatever the host.
+        #[test]
+        fn other_schemes_are_refused(
+            scheme in prop_oneof![
+                prop::sample::select(vec![
+                    "ftp", "file", "gopher", "ws", "wss", "javascript", "data", "dict", "ldap",
+                    "jar", "netdoc", "sftp", "tftp", "httpx", "http2", "https+unix", "blob",
+                ]).prop_map(str::to_owned),
+                "[a-zA-Z][a-zA-Z0-9+.-]{0,10}",
+            ],
+            host in prop_oneof![Just("example.com".to_owned()), "[a-z0-9.-]{0,20}"],
+            slashes in 0..4usize,
+            allow in any::<bool>(),
+        ) {
+            prop_assume!(!scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https"));
+            let raw = format!("{scheme}:{}{host}/hook", "/".repeat(slashes));
+            prop_assert!(check_url(&raw, allow).is_err(), "{raw:?} was accepted");
+        }
+
+        /// For every IPv4 address, and every IPv6 address (random, and IPv4-mapped or NAT64
+        /// forms of every IPv4 address), the URL check agrees with `is_internal`, and the
+        /// embedded forms are judged like the IPv4 address they carry.
+        #[test]
+        fn literal_hosts_are_judged_by_is_internal(v4 in any::<u32>(), v6 in any::<u128>()) {
+            let v4 = Ipv4Addr::from(v4);
+            let internal = is_internal(IpAddr::V4(v4));
+            prop_assert_eq!(is_internal(IpAddr::V6(v4.to_ipv6_mapped())), internal);
+            let nat64 = Ipv6Addr::from((0x64_ff9b_u128 << 96) | u128::from(u32::from(v4)));
+            prop_assert_eq!(is_internal(IpAddr::V6(nat64)), internal);
+            prop_assert_eq!(check_url(&format!("http://{v4}/"), false).is_err(), internal);
+            let v6 = Ipv6Addr::from(v6);
+            prop_assert_eq!(
+                check_url(&format!("https://[{v6}]:8443/"), false).is_err(),
+                is_internal(IpAddr::V6(v6))
+            );
+        }
+    }
+}

@@ -230,6 +230,7 @@ pub async fn list_messages(
         (status = 200, body = MessageOut, description = "The message sent earlier with this `client_id`"),
         (status = 404, description = "No such chat (for the caller), or a file the sender may not see"),
         (status = 422),
+        (status = 429, description = "Too many messages from this user (the socket's `message.send` counts too)", headers(("Retry-After" = u64))),
     )
 )]
 #[post("/chats/{id}/messages")]

@@ -656,7 +656,8 @@ fn check_content(new: &NewMessage) -> ApiResult<()> {
 
 /// Sends a message (REST or WebSocket). With a `client_id` already used by this author in
 /// this chat, returns that message instead (`created` false); concurrent retries queue on
-/// the chat's lock, so exactly one is stored.
+/// the chat's lock, so exactly one is stored. Every valid attempt counts against the
+/// sender's message budget (`throttle`; 429 past it), retries included.
 pub async fn send(
     state: &AppState,
     principal: &Principal,
@@ -665,6 +666,8 @@ pub async fn send(
 ) -> ApiResult<Sent> {
     principal.require(Action::UseChats)?;
     check_content(&new)?;
+    // One budget for both ways of sending (HTTP and the socket's `message.send`).
+    state.throttles.message(principal)?;
     let who = principal.clone();
     state
         .events

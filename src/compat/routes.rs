@@ -11,6 +11,7 @@ use crate::identity::validate;
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct LegacyCredentials {
     #[validate(custom(function = "validate::username"))]
     #[schema(
@@ -27,6 +28,7 @@ pub struct LegacyCredentials {
 
 /// The earlier service's login: `username` may also be an email.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct LegacyLogin {
     pub username: String,
     pub password: String,
@@ -122,6 +124,7 @@ pub async fn login(
         (status = 200, body = LegacyMessage),
         (status = 403, description = "Bots may not use this route"),
         (status = 413), (status = 415), (status = 422),
+        (status = 429, description = "Too many uploads from this user in the last minute, or too many at once (shared with `POST /api/v1/files`)", headers(("Retry-After" = u64))),
     )
 )]
 #[post("/upload-files")]
@@ -134,6 +137,8 @@ pub async fn upload_files(
     // `POST /api/v1/files`).
     principal.require(crate::auth::Action::UsePersonalApi)?;
     principal.require(crate::auth::Action::UploadFiles)?;
+    // The same budget and places in flight as `POST /api/v1/files`.
+    let _in_flight = state.throttles.upload(&principal)?;
     let stored = crate::files::service::upload_form(&state, &principal, payload).await?;
     Ok(web::Json(LegacyMessage {
         message: format!("{} file(s) uploaded successfully", stored.len()),

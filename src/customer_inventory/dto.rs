@@ -42,6 +42,7 @@ pub struct HoldingQuery {
 
 /// Consume (lower `quantity`) or set the own reorder level.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct HoldingPatch {
     /// The quantity left after consuming: at most the current quantity (raising it is
     /// refused with 422; stock arrives through replenishment requests).

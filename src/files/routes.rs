@@ -21,6 +21,7 @@ use crate::state::AppState;
         (status = 413, description = "A file over the size limit, or more than 10 files"),
         (status = 415, description = "Not JPEG, PNG, WebP or PDF"),
         (status = 422, description = "An image that does not decode or has too many pixels"),
+        (status = 429, description = "Too many uploads from this user in the last minute, or too many at once (both upload routes count)", headers(("Retry-After" = u64))),
     )
 )]
 #[post("/files")]
@@ -30,6 +31,8 @@ pub async fn upload(
     payload: Multipart,
 ) -> ApiResult<HttpResponse> {
     principal.require(Action::UploadFiles)?;
+    // Held until the upload is stored or refused; checked before the body is read.
+    let _in_flight = state.throttles.upload(&principal)?;
     let stored = service::upload_form(&state, &principal, payload).await?;
     Ok(HttpResponse::Created().json(stored))
 }

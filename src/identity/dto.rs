@@ -42,6 +42,7 @@ impl From<UserRow> for UserOut {
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     #[validate(custom(function = "validate::username"))]
     #[schema(
@@ -76,6 +77,7 @@ pub struct RegisterRequest {
 
 /// JSON login: `login` is a username or an email.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     #[serde(alias = "username", alias = "email")]
     #[schema(example = "alice")]
@@ -83,12 +85,20 @@ pub struct LoginRequest {
     pub password: String,
 }
 
-/// OAuth2 password-grant form (what Swagger UI's Authorize sends).
+/// OAuth2 password-grant form (what Swagger UI's Authorize sends). Besides `username` and
+/// `password`, the standard OAuth2 fields a form client may add are accepted: `grant_type`
+/// (must be `password`), and `scope`, `client_id` and `client_secret` (read and ignored:
+/// scopes come from the account's role, and there are no registered clients). Any other
+/// field is refused with 422.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct LoginForm {
     pub username: String,
     pub password: String,
     pub grant_type: Option<String>,
+    pub scope: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -103,12 +113,14 @@ pub struct TokenResponse {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
     pub refresh_token: String,
 }
 
 /// Fields to change; an absent field is left alone, `null` clears it.
 #[derive(Debug, Default, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ProfilePatch {
     #[serde(default, deserialize_with = "double_option")]
     #[validate(length(min = 1, max = 100), custom(function = "validate::plain_text"))]
@@ -128,6 +140,7 @@ pub struct ProfilePatch {
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PasswordChange {
     pub current_password: String,
     /// 8 to 72 characters.

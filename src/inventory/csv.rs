@@ -219,7 +219,7 @@ fn parse_rows(body: &[u8], errors: &mut FieldErrors) -> Vec<Row> {
         let record = match record {
             Ok(r) => r,
             Err(e) => {
-                let line = e.position().map_or(0, |p| p.line());
+                let line = first_line(body, e.position());
                 errors
                     .entry(format!("line {line}"))
                     .or_default()
@@ -227,7 +227,7 @@ fn parse_rows(body: &[u8], errors: &mut FieldErrors) -> Vec<Row> {
                 continue;
             }
         };
-        let line = record.position().map_or(0, |p| p.line());
+        let line = first_line(body, record.position());
         if rows.len() >= MAX_IMPORT_ROWS {
             errors
                 .entry(format!("line {line}"))
@@ -320,6 +320,22 @@ fn parse_rows(body: &[u8], errors: &mut FieldErrors) -> Vec<Row> {
         }
     }
     rows
+}
+
+/// The line of `body` a record starts on. The reader's position is where it began looking
+/// for the record: before the `\n` of the previous record's `\r\n` and before blank lines,
+/// which it then skipped; those line breaks are counted here, so errors name the record's
+/// own line whether the file ends its lines with `\n` or `\r\n`.
+fn first_line(body: &[u8], position: Option<&csv::Position>) -> u64 {
+    position.map_or(0, |p| {
+        let start = usize::try_from(p.byte()).map_or(body.len(), |b| b.min(body.len()));
+        let skipped = body[start..]
+            .iter()
+            .take_while(|b| matches!(b, b'\r' | b'\n'))
+            .filter(|&&b| b == b'\n')
+            .count();
+        p.line() + skipped as u64
+    })
 }
 
 fn same_item(a: &NewItem, b: &NewItem) -> bool {
@@ -545,5 +561,372 @@ mod tests {
             assert_eq!(neutralise(value.to_owned()), exported, "{value:?}");
             assert_eq!(restore(exported), value, "{exported:?}");
         }
+    }
+}
+
+/// Property tests in place of fuzzing: cargo-fuzz needs a nightly toolchain, so the import
+/// parser gets arbitrary and structured-but-mutated files from proptest on stable. Each case
+/// count is small enough for CI (`PROPTEST_CASES` overrides them all).
+#[cfg(test)]
+mod fuzz {
+    use std::time::{Duration, Instant};
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// `PROPTEST_CASES` when set, else `cases`.
+    fn config(cases: u32) -> ProptestConfig {
+        let cases = std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(cases);
+        ProptestConfig {
+            cases,
+            ..ProptestConfig::default()
+        }
+    }
+
+    /// How many lines the file has, the header being line 1 (an empty file still has the
+    /// header's line). The CSV reader counts `\n`, so a record starts at most on the line
+    /// after the last one.
+    fn line_count(body: &[u8]) -> u64 {
+        body.iter().filter(|&&b| b == b'\n').count() as u64 + 1
+    }
+
+    /// Parses `body`, checking the error contract: every key is `line N` with N a line of
+    /// the file, every key carries a message, and nothing takes long.
+    fn parse_checked(body: &[u8]) -> Result<(Vec<Row>, FieldErrors), TestCaseError> {
+        let started = Instant::now();
+        let mut errors = FieldErrors::new();
+        let rows = parse_rows(body, &mut errors);
+        prop_assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "parsing {} bytes took {:?}",
+            body.len(),
+            started.elapsed()
+        );
+        let lines = line_count(body);
+        for (key, messages) in &errors {
+            let n = key
+                .strip_prefix("line ")
+                .and_then(|n| n.parse::<u64>().ok());
+            prop_assert!(
+                n.is_some_and(|n| (1..=lines).contains(&n)),
+                "error key {key:?} is not a line of a {lines}-line file"
+            );
+            prop_assert!(!messages.is_empty(), "{key} has no message");
+        }
+        Ok((rows, errors))
+    }
+
+    /// A text cell of a valid item: no surrounding whitespace (the import trims cells), and
+    /// often starting like a formula or with quotes, which the export neutralises.
+    fn text_value() -> impl Strategy<Value = String> {
+        let prefix = prop::sample::select(vec![
+            "", "", "", "=", "+", "-", "@", "'", "''", "'=", "''@", "'+", "\t", "'\t", "=\t",
+        ]);
+        let core =
+            "[A-Za-z0-9é€\"',;=+@-]([A-Za-z0-9é€ \n\t\"',;=+@-]{0,12}[A-Za-z0-9é€\"',;=+@-])?";
+        (prefix, core).prop_map(|(p, c)| format!("{p}{c}"))
+    }
+
+    /// A valid SKU: like a text cell, but never starting with whitespace.
+    fn sku_value() -> impl Strategy<Value = String> {
+        let prefix = prop::sample::select(vec!["", "", "=", "+", "-", "@", "'", "''=", "'"]);
+        (prefix, "[A-Za-z0-9=+@'-]{1,12}").prop_map(|(p, c)| format!("{p}{c}"))
+    }
+
+    /// A barcode: visible ASCII, formula characters included.
+    fn barcode_value() -> impl Strategy<Value = String> {
+        let prefix = prop::sample::select(vec!["", "", "=", "+", "-", "@", "'", "'="]);
+        (prefix, "[!-~]{1,20}").prop_map(|(p, c)| format!("{p}{c}"))
+    }
+
+    /// One row as the export writes it.
+    #[derive(Debug, Clone)]
+    struct Spec {
+        sku: Option<String>,
+        name: String,
+        perishable: bool,
+        size: Option<String>,
+        unit: Option<String>,
+        barcode: Option<String>,
+        description: Option<String>,
+        min_quantity: i64,
+        target_extra: Option<i64>,
+        window: Option<i32>,
+        quantity: Option<i64>,
+        expiry_date: Option<NaiveDate>,
+        lot_code: Option<String>,
+    }
+
+    fn spec() -> impl Strategy<Value = Spec> {
+        let texts = (
+            prop::option::of(sku_value()),
+            text_value(),
+            prop::option::of(text_value()),
+            prop::option::of(text_value()),
+            prop::option::of(barcode_value()),
+            prop::option::of(text_value()),
+            prop::option::of(text_value()),
+        );
+        let numbers = (
+            any::<bool>(),
+            0..1_000_000_000i64,
+            prop::option::of(0..1_000i64),
+            prop::option::of(0..=3650i32),
+            prop::option::of(0..=1_000_000_000i64),
+            0..20_000u32,
+        );
+        (texts, numbers).prop_map(
+            |(
+                (sku, name, size, unit, barcode, description, lot_code),
+                (perishable, min_quantity, target_extra, window, quantity, day),
+            )| Spec {
+                sku,
+                name,
+                perishable,
+                size,
+                unit,
+                barcode,
+                description,
+                min_quantity,
+                target_extra,
+                window,
+                quantity,
+                // Perishable stock needs its expiry date; others may have one.
+                expiry_date: (perishable || day % 2 == 0).then(|| {
+                    NaiveDate::from_ymd_opt(2000, 1, 1).unwrap_or_default()
+                        + chrono::Days::new(u64::from(day))
+                }),
+                lot_code,
+            },
+        )
+    }
+
+    impl Spec {
+        fn target(&self) -> Option<i64> {
+            self.target_extra.map(|extra| self.min_quantity + extra)
+        }
+
+        /// The record `export_stream` writes for this row.
+        fn record(&self) -> Vec<String> {
+            let kind = if self.perishable {
+                ItemKind::Perishable
+            } else {
+                ItemKind::NonPerishable
+            };
+            vec![
+                neutralise(opt(&self.sku)),
+                neutralise(self.name.clone()),
+                neutralise(kind.as_str().to_owned()),
+                neutralise(opt(&self.size)),
+                neutralise(opt(&self.unit)),
+                neutralise(opt(&self.barcode)),
+                neutralise(opt(&self.description)),
+                self.min_quantity.to_string(),
+                opt(&self.target()),
+                opt(&self.window),
+                opt(&self.quantity),
+                opt(&self.expiry_date),
+                neutralise(opt(&self.lot_code)),
+            ]
+        }
+    }
+
+    /// The CSV bytes of `records` (header first), and where each record starts.
+    fn write(records: &[Vec<String>], crlf: bool) -> (Vec<u8>, Vec<usize>) {
+        let terminator = if crlf {
+            csv::Terminator::CRLF
+        } else {
+            csv::Terminator::Any(b'\n')
+        };
+        let mut out = csv::WriterBuilder::new()
+            .terminator(terminator)
+            .from_writer(Vec::new());
+        out.write_record(COLUMNS).expect("header");
+        out.flush().expect("flush");
+        let mut starts = Vec::new();
+        for record in records {
+            starts.push(out.get_ref().len());
+            out.write_record(record).expect("record");
+            out.flush().expect("flush");
+        }
+        (out.into_inner().expect("csv bytes"), starts)
+    }
+
+    /// Small, structure-breaking edits: flipped and inserted bytes (quotes, separators, line
+    /// ends, a BOM, invalid UTF-8), deleted ranges and a truncation.
+    fn mutate(mut bytes: Vec<u8>, edits: &[(u8, usize, u8)]) -> Vec<u8> {
+        const NASTY: [&[u8]; 10] = [
+            b"\"",
+            b",",
+            b"\n",
+            b"\r",
+            b"\r\n",
+            "\u{feff}".as_bytes(),
+            b"\xff\xfe",
+            b"\xc3",
+            b"\"\"\"",
+            b"=cmd|' /C calc'!A0",
+        ];
+        for &(op, at, byte) in edits {
+            let at = if bytes.is_empty() {
+                0
+            } else {
+                at % (bytes.len() + 1)
+            };
+            match op % 5 {
+                0 if at < bytes.len() => bytes[at] = byte,
+                1 => {
+                    let piece = NASTY[usize::from(byte) % NASTY.len()];
+                    bytes.splice(at..at, piece.iter().copied());
+                }
+                2 => {
+                    let end = (at + usize::from(byte % 16)).min(bytes.len());
+                    bytes.drain(at..end);
+                }
+                3 => bytes.truncate(at),
+                _ => bytes.insert(at, byte),
+            }
+        }
+        bytes
+    }
+
+    proptest! {
+        #![proptest_config(config(1000))]
+
+        /// Any bytes at all: no panic, and errors keyed by lines of the file.
+        #[test]
+        fn arbitrary_bytes_never_panic(body in prop::collection::vec(any::<u8>(), 0..2048)) {
+            parse_checked(&body)?;
+        }
+
+        /// Text that looks like CSV (separators, quotes, line ends, header names).
+        #[test]
+        fn csv_like_text_never_panics(
+            header in prop::sample::subsequence(COLUMNS.to_vec(), 0..=COLUMNS.len()),
+            body in "([a-z0-9_ =+@'-]{0,6}(,|\"|\r|\n|\r\n|\u{feff}|\t)){0,60}",
+        ) {
+            let text = format!("{}\n{body}", header.join(","));
+            parse_checked(text.as_bytes())?;
+        }
+    }
+
+    proptest! {
+        #![proptest_config(config(300))]
+
+        /// An exported file of valid items reads back as the same items: formulas are
+        /// neutralised on the way out and restored on the way in, quotes and line breaks in
+        /// cells survive, and LF or CRLF line ends both work.
+        #[test]
+        fn exported_items_round_trip(specs in prop::collection::vec(spec(), 1..8), crlf in any::<bool>()) {
+            let records: Vec<Vec<String>> = specs.iter().map(Spec::record).collect();
+            let (body, starts) = write(&records, crlf);
+            let (rows, errors) = parse_checked(&body)?;
+            prop_assert!(errors.is_empty(), "{errors:?}\n{}", String::from_utf8_lossy(&body));
+            prop_assert_eq!(rows.len(), specs.len());
+            for ((row, spec), start) in rows.iter().zip(&specs).zip(&starts) {
+                let line = body[..*start].iter().filter(|&&b| b == b'\n').count() as u64 + 1;
+                prop_assert_eq!(row.line, line);
+                let item = &row.item;
+                prop_assert_eq!(&item.sku, &spec.sku);
+                prop_assert_eq!(&item.name, &spec.name);
+                prop_assert_eq!(item.kind == ItemKind::Perishable, spec.perishable);
+                prop_assert_eq!(&item.size, &spec.size);
+                prop_assert_eq!(&item.unit, &spec.unit);
+                prop_assert_eq!(&item.barcode, &spec.barcode);
+                prop_assert_eq!(&item.description, &spec.description);
+                prop_assert_eq!(item.min_quantity, spec.min_quantity);
+                prop_assert_eq!(item.target_quantity, spec.target());
+                prop_assert_eq!(item.expiry_warning_days, spec.window);
+                prop_assert_eq!(row.quantity, spec.quantity);
+                prop_assert_eq!(item.expiry_date, spec.expiry_date);
+                prop_assert_eq!(&item.lot_code, &spec.lot_code);
+            }
+        }
+
+        /// One bad cell among valid rows is reported on exactly that row's line (its first
+        /// line, when earlier cells span several), and nothing else is.
+        #[test]
+        fn a_bad_row_is_reported_on_its_own_line(
+            specs in prop::collection::vec(spec(), 1..6),
+            bad_at in any::<prop::sample::Index>(),
+            defect in 0..4usize,
+            crlf in any::<bool>(),
+        ) {
+            let mut records: Vec<Vec<String>> = specs.iter().map(Spec::record).collect();
+            let k = bad_at.index(records.len());
+            let (column, value) = [
+                (2, "frozen"),       // kind
+                (7, "a dozen"),      // min_quantity
+                (11, "31/12/2026"),  // expiry_date
+                (1, ""),             // name (required)
+            ][defect];
+            records[k][column] = value.to_owned();
+            let (body, starts) = write(&records, crlf);
+            let (_, errors) = parse_checked(&body)?;
+            let line = body[..starts[k]].iter().filter(|&&b| b == b'\n').count() + 1;
+            let expected = format!("line {line}");
+            let keys: Vec<&String> = errors.keys().collect();
+            prop_assert_eq!(keys, vec![&expected], "{:?}", errors);
+        }
+
+        /// A valid export, then broken in a few places: no panic, errors keyed by lines.
+        #[test]
+        fn mutated_exports_never_panic(
+            specs in prop::collection::vec(spec(), 0..5),
+            edits in prop::collection::vec((any::<u8>(), any::<usize>(), any::<u8>()), 1..8),
+            crlf in any::<bool>(),
+        ) {
+            let records: Vec<Vec<String>> = specs.iter().map(Spec::record).collect();
+            let (body, _) = write(&records, crlf);
+            parse_checked(&mutate(body, &edits))?;
+        }
+    }
+
+    /// Found by `exported_items_round_trip`: with `\r\n` line ends (what the export and
+    /// spreadsheets write) every error named the line before its row.
+    #[test]
+    fn crlf_files_key_errors_by_their_own_line() {
+        let body = b"name,kind\r\nmilk,frozen\r\n\"two\nlines\",non_perishable\r\nx,bad\r\n";
+        let mut errors = FieldErrors::new();
+        parse_rows(body, &mut errors);
+        let keys: Vec<&str> = errors.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["line 2", "line 5"]);
+    }
+
+    /// Found with it: blank lines before a row were not counted in its line.
+    #[test]
+    fn blank_lines_are_counted_in_error_lines() {
+        for body in [
+            &b"name,kind\n\nmilk,frozen\n\n\nx,bad\n"[..],
+            &b"name,kind\r\n\r\nmilk,frozen\r\n\r\n\r\nx,bad"[..],
+        ] {
+            let mut errors = FieldErrors::new();
+            parse_rows(body, &mut errors);
+            let keys: Vec<&str> = errors.keys().map(String::as_str).collect();
+            assert_eq!(
+                keys,
+                ["line 3", "line 6"],
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+    }
+
+    /// More rows than one import takes: refused on the first line past the limit.
+    #[test]
+    fn too_many_rows_are_refused_on_the_first_line_past_the_limit() {
+        let mut body = b"name,kind\n".to_vec();
+        for n in 0..=MAX_IMPORT_ROWS {
+            body.extend_from_slice(format!("item {n},non_perishable\n").as_bytes());
+        }
+        let mut errors = FieldErrors::new();
+        parse_rows(&body, &mut errors);
+        let expected = format!("line {}", MAX_IMPORT_ROWS + 2);
+        let keys: Vec<&String> = errors.keys().collect();
+        assert_eq!(keys, vec![&expected]);
     }
 }

@@ -57,6 +57,7 @@ pub fn valid_sku(value: &str) -> Result<(), ValidationError> {
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct NewItem {
     #[validate(length(min = 1, max = 200), custom(function = "plain_text"))]
     #[schema(
@@ -134,6 +135,7 @@ pub struct NewItem {
 
 /// Fields to change; an absent field is left alone, `null` clears an optional one.
 #[derive(Debug, Default, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ItemPatch {
     #[validate(length(min = 1, max = 200), custom(function = "plain_text"))]
     #[schema(
@@ -180,6 +182,7 @@ pub struct ItemPatch {
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct NewBatch {
     #[validate(range(min = 1, max = 1_000_000_000))]
     #[schema(minimum = 1, maximum = 1_000_000_000)]
@@ -219,6 +222,7 @@ impl AdjustReason {
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Adjustment {
     /// Units to add (positive) or remove (negative); removals take the earliest-expiring
     /// batch first unless `batch_id` names one.

@@ -57,6 +57,7 @@ impl From<AssignableRole> for Role {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RoleChange {
     pub role: AssignableRole,
 }

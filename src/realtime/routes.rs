@@ -19,7 +19,7 @@ use crate::state::AppState;
     responses(
         (status = 101, body = ServerFrame, description = "Switching Protocols: the socket carries `ServerFrame`s to the client and `ClientFrame`s from it"),
         (status = 400, description = "Not a WebSocket upgrade request, or a bad `since`"),
-        (status = 429, description = "Too many sockets open for this user"),
+        (status = 429, description = "Too many sockets open for this user, or too many socket connects in the last minute from this user or address (`/api/ws/video` counts too)", headers(("Retry-After" = u64))),
         (status = 503, description = "The database is unavailable"),
     )
 )]
@@ -32,6 +32,7 @@ pub async fn chat_socket(
     query: extract::Query<SocketQuery>,
 ) -> ApiResult<HttpResponse> {
     principal.require(Action::UseChats)?;
+    state.throttles.connect(&req, &principal)?;
     let (response, session, stream) = actix_ws::handle(&req, body)
         .map_err(|e| ApiError::BadRequest(format!("not a WebSocket upgrade request: {e}")))?;
     let subscription =

@@ -31,6 +31,16 @@ const GAP_GRACE: Duration = Duration::from_millis(50);
 /// The close code for a client whose queue overflowed (application-defined range).
 pub const CLOSE_TOO_SLOW: u16 = 4008;
 
+/// An `error` frame as sent: `ErrorFrame`, plus `retry_after` (seconds) when a command was
+/// refused by a rate limit.
+#[derive(serde::Serialize)]
+struct ErrorOut {
+    #[serde(flatten)]
+    frame: ErrorFrame,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry_after: Option<u64>,
+}
+
 /// Why the socket ends, and what its close frame says.
 enum End {
     /// The client closed or vanished: nothing more to say.
@@ -303,8 +313,14 @@ impl Socket {
             }
             Some(Ok(AggregatedMessage::Pong(_))) => Ok(()),
             Some(Ok(AggregatedMessage::Binary(_))) => {
-                self.error(None, 400, "frames are JSON text".to_owned(), None)
-                    .await
+                let frame = ErrorFrame {
+                    kind: "error",
+                    status: 400,
+                    detail: "frames are JSON text".to_owned(),
+                    errors: None,
+                    client_id: None,
+                };
+                self.error(frame, None).await
             }
             Some(Ok(AggregatedMessage::Text(text))) => self.on_command(text.as_bytes()).await,
         }
@@ -358,30 +374,32 @@ impl Socket {
         }
     }
 
-    /// Answers a failed command with an `error` frame; the socket stays open.
+    /// Answers a failed command with an `error` frame; the socket stays open. A rate-limited
+    /// one (429) says in `retry_after` how many seconds to wait, as `Retry-After` does.
     async fn report(&mut self, client_id: Option<String>, e: ApiError) -> Result<(), End> {
-        if let ApiError::Internal(inner) = &e {
-            tracing::error!(error = %inner, "a socket command failed");
-        }
+        let retry_after = match &e {
+            ApiError::Internal(inner) => {
+                tracing::error!(error = %inner, "a socket command failed");
+                None
+            }
+            ApiError::TooManyRequests {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
+            _ => None,
+        };
         let problem = e.problem();
-        self.error(client_id, problem.status, problem.detail, problem.errors)
-            .await
-    }
-
-    async fn error(
-        &mut self,
-        client_id: Option<String>,
-        status: u16,
-        detail: String,
-        errors: Option<crate::error::FieldErrors>,
-    ) -> Result<(), End> {
         let frame = ErrorFrame {
             kind: "error",
-            status,
-            detail,
-            errors,
+            status: problem.status,
+            detail: problem.detail,
+            errors: problem.errors,
             client_id,
         };
+        self.error(frame, retry_after).await
+    }
+
+    async fn error(&mut self, frame: ErrorFrame, retry_after: Option<u64>) -> Result<(), End> {
+        let frame = ErrorOut { frame, retry_after };
         let text = serde_json::to_string(&frame).unwrap_or_else(|_| {
             r#"{"type":"error","status":500,"detail":"internal error"}"#.to_owned()
         });

@@ -73,6 +73,7 @@ impl RequestStatus {
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct NewRequest {
     pub item_id: i64,
     #[validate(range(min = 1, max = 1_000_000))]
@@ -87,6 +88,7 @@ pub struct NewRequest {
 }
 
 #[derive(Debug, Default, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Rejection {
     #[validate(length(max = 500), custom(function = "plain_text"))]
     #[schema(

@@ -17,7 +17,7 @@ use crate::state::AppState;
     responses(
         (status = 101, body = FrameAnalysis, description = "Switching Protocols: the socket carries `FrameAnalysis` (or `VideoError`) frames to the client and frames (`VideoClientFrame`, base64 text, or binary image bytes) from it"),
         (status = 400, description = "Not a WebSocket upgrade request"),
-        (status = 429, description = "Too many camera sockets open for this user"),
+        (status = 429, description = "Too many camera sockets open for this user, or too many socket connects in the last minute from this user or address (`/api/ws/chat` counts too)", headers(("Retry-After" = u64))),
     )
 )]
 #[get("/video")]
@@ -27,6 +27,7 @@ pub async fn video_socket(
     state: web::Data<AppState>,
     principal: Principal,
 ) -> ApiResult<HttpResponse> {
+    state.throttles.connect(&req, &principal)?;
     let slot =
         state
             .video_sockets

@@ -260,25 +260,7 @@ impl Socket {
 
     /// The bytes of a base64 frame, plain or as a `data:` URL, within the size limit.
     fn decode_base64(&self, text: &str) -> Result<Vec<u8>, String> {
-        let data = match text.strip_prefix("data:") {
-            Some(url) => match url.split_once(";base64,") {
-                Some((_, data)) => data,
-                None => return Err("a data URL must be base64 (`;base64,`)".to_owned()),
-            },
-            None => text,
-        };
-        let max = self.state.settings.video_max_frame_bytes;
-        if data.len() / 4 * 3 > max {
-            return Err(format!("the frame is over {max} bytes"));
-        }
-        // Line-wrapped base64 is accepted; most frames have no whitespace and are not copied.
-        let decoded = if data.bytes().any(|b| b.is_ascii_whitespace()) {
-            let compact: String = data.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-            FRAME_BASE64.decode(compact)
-        } else {
-            FRAME_BASE64.decode(data)
-        };
-        decoded.map_err(|e| format!("malformed base64: {e}"))
+        decode_base64_frame(text, self.state.settings.video_max_frame_bytes)
     }
 
     /// A frame arrived (or failed to arrive intact): number it, then queue it.
@@ -340,6 +322,29 @@ impl Socket {
     }
 }
 
+/// The bytes of a base64 frame, plain or as a `data:` URL, refused early when the text is
+/// far over `max` bytes (`receive` checks the decoded length).
+fn decode_base64_frame(text: &str, max: usize) -> Result<Vec<u8>, String> {
+    let data = match text.strip_prefix("data:") {
+        Some(url) => match url.split_once(";base64,") {
+            Some((_, data)) => data,
+            None => return Err("a data URL must be base64 (`;base64,`)".to_owned()),
+        },
+        None => text,
+    };
+    if data.len() / 4 * 3 > max {
+        return Err(format!("the frame is over {max} bytes"));
+    }
+    // Line-wrapped base64 is accepted; most frames have no whitespace and are not copied.
+    let decoded = if data.bytes().any(|b| b.is_ascii_whitespace()) {
+        let compact: String = data.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+        FRAME_BASE64.decode(compact)
+    } else {
+        FRAME_BASE64.decode(data)
+    };
+    decoded.map_err(|e| format!("malformed base64: {e}"))
+}
+
 fn round2(value: f64) -> f64 {
     (value * 100.0).round() / 100.0
 }
@@ -375,4 +380,365 @@ fn process(
         codes,
         took: started.elapsed(),
     })
+}
+
+/// Property tests in place of fuzzing: cargo-fuzz needs a nightly toolchain, so the frame
+/// path (JSON text frames, base64, decoding and analysis) gets arbitrary and mutated input
+/// from proptest on stable. Each case count is small enough for CI (`PROPTEST_CASES`
+/// overrides them all); the decoding ones run fewer.
+#[cfg(test)]
+mod fuzz {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// `PROPTEST_CASES` when set, else `cases`.
+    fn config(cases: u32) -> ProptestConfig {
+        let cases = std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(cases);
+        ProptestConfig {
+            cases,
+            ..ProptestConfig::default()
+        }
+    }
+
+    /// The default pixel limit (`STOCKROOM_VIDEO_MAX_PIXELS`), and a small one.
+    const MAX_PIXELS: u64 = 8_294_400;
+    const MAX_FRAME_BYTES: usize = 2 << 20;
+
+    fn image(width: u32, height: u32, seed: u64, format: image::ImageFormat) -> Vec<u8> {
+        let mut state = seed | 1;
+        let img = image::RgbImage::from_fn(width, height, |x, y| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            // Smooth with some noise, like a camera.
+            let base = u8::try_from((x * 7 + y * 3) % 256).unwrap_or(0);
+            let [n, ..] = state.to_le_bytes();
+            image::Rgb([base, base.wrapping_add(n % 16), 255 - base])
+        });
+        let mut out = std::io::Cursor::new(Vec::new());
+        image::DynamicImage::ImageRgb8(img)
+            .write_to(&mut out, format)
+            .expect("encode");
+        out.into_inner()
+    }
+
+    fn frame_image() -> impl Strategy<Value = Vec<u8>> {
+        (1..48u32, 1..48u32, any::<u64>(), any::<bool>()).prop_map(|(w, h, seed, png)| {
+            let format = if png {
+                image::ImageFormat::Png
+            } else {
+                image::ImageFormat::Jpeg
+            };
+            image(w, h, seed, format)
+        })
+    }
+
+    fn ops() -> impl Strategy<Value = Ops> {
+        prop::collection::btree_set(
+            prop::sample::select(vec![Op::Grayscale, Op::Thumbnail, Op::Edges, Op::Barcodes]),
+            0..=4,
+        )
+    }
+
+    /// Flipped, inserted and deleted bytes, and a truncation, anywhere past the signature.
+    fn mutate(mut bytes: Vec<u8>, edits: &[(u8, usize, u8)]) -> Vec<u8> {
+        for &(op, at, byte) in edits {
+            let at = 3 + at % (bytes.len().saturating_sub(3) + 1);
+            let at = at.min(bytes.len());
+            match op % 5 {
+                0 if at < bytes.len() => bytes[at] = byte,
+                1 => bytes.insert(at, byte),
+                2 => {
+                    let end = (at + usize::from(byte)).min(bytes.len());
+                    bytes.drain(at..end);
+                }
+                3 => bytes.truncate(at),
+                // A marker byte: JPEG segments start with 0xFF.
+                _ => bytes.insert(at, 0xFF),
+            }
+        }
+        bytes
+    }
+
+    /// Processes `bytes` as the pool does and checks the answer: an error, or an analysis
+    /// that is consistent with itself, never a panic; and quickly.
+    fn process_checked(bytes: &[u8], ops: &Ops, max_pixels: u64) -> Result<(), TestCaseError> {
+        let started = Instant::now();
+        let result = process(bytes, ops, None, max_pixels);
+        prop_assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
+        );
+        match result {
+            Ok(out) => {
+                prop_assert!(u64::from(out.width) * u64::from(out.height) <= max_pixels);
+                prop_assert!((0.0..=255.0).contains(&out.brightness));
+                prop_assert_eq!(out.motion, 0.0);
+                let wants_image = ops.contains(&Op::Grayscale)
+                    || ops.contains(&Op::Thumbnail)
+                    || ops.contains(&Op::Edges);
+                prop_assert_eq!(out.image.is_some(), wants_image);
+            }
+            Err(detail) => prop_assert!(!detail.is_empty()),
+        }
+        Ok(())
+    }
+
+    /// A JPEG whose frame header (SOF) claims `width` × `height`.
+    fn jpeg_claiming(width: u16, height: u16) -> Vec<u8> {
+        let mut jpeg = image(16, 16, 7, image::ImageFormat::Jpeg);
+        let sof = jpeg
+            .windows(2)
+            .position(|w| w[0] == 0xFF && matches!(w[1], 0xC0..=0xC2))
+            .expect("a SOF marker");
+        // FF Cx, length (2), precision (1), height (2), width (2).
+        jpeg[sof + 5..sof + 7].copy_from_slice(&height.to_be_bytes());
+        jpeg[sof + 7..sof + 9].copy_from_slice(&width.to_be_bytes());
+        jpeg
+    }
+
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = 0xFFFF_FFFFu32;
+        for &b in bytes {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    }
+
+    /// A PNG of a few dozen bytes whose header (IHDR, with a valid CRC) claims
+    /// `width` × `height`.
+    fn png_claiming(width: u32, height: u32) -> Vec<u8> {
+        let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+        let mut chunk = |kind: &[u8], data: &[u8]| {
+            png.extend_from_slice(&u32::try_from(data.len()).unwrap_or(0).to_be_bytes());
+            let mut body = kind.to_vec();
+            body.extend_from_slice(data);
+            png.extend_from_slice(&body);
+            png.extend_from_slice(&crc32(&body).to_be_bytes());
+        };
+        let mut ihdr = Vec::new();
+        ihdr.extend_from_slice(&width.to_be_bytes());
+        ihdr.extend_from_slice(&height.to_be_bytes());
+        ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+        chunk(b"IHDR", &ihdr);
+        chunk(b"IDAT", &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]);
+        chunk(b"IEND", &[]);
+        png
+    }
+
+    fn json_value() -> impl Strategy<Value = serde_json::Value> {
+        use serde_json::Value;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            ".{0,12}".prop_map(Value::from),
+            prop::sample::select(vec![
+                "grayscale",
+                "thumbnail",
+                "edges",
+                "barcodes",
+                "Edges",
+                ""
+            ])
+            .prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 32, 6, |inner| {
+            let key = prop::sample::select(vec!["frame", "ops", "type", "seq", "x", "FRAME"])
+                .prop_map(str::to_owned);
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::from),
+                prop::collection::btree_map(key, inner, 0..4)
+                    .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(config(1000))]
+
+        /// Any JSON text frame: parsed or refused, never a panic; what parses has only the
+        /// two known fields, and its error would be an `error` frame.
+        #[test]
+        fn json_text_frames_parse_or_are_refused(value in json_value(), raw in "\\{.{0,40}") {
+            for text in [value.to_string(), raw] {
+                // As the socket reads text frames: JSON only when it starts with `{`.
+                if !text.trim().starts_with('{') {
+                    continue;
+                }
+                match serde_json::from_str::<VideoClientFrame>(&text) {
+                    Ok(frame) => {
+                        let object = serde_json::from_str::<serde_json::Value>(&text)
+                            .ok()
+                            .and_then(|v| v.as_object().cloned());
+                        let known = object.is_some_and(|o| o.keys().all(|k| k == "frame" || k == "ops"));
+                        prop_assert!(known, "{text}");
+                        if let Some(frame) = frame.frame {
+                            let _ = decode_base64_frame(&frame, MAX_FRAME_BYTES);
+                        }
+                    }
+                    Err(e) => {
+                        let error = VideoError { kind: "error", detail: format!("malformed JSON: {e}"), seq: None };
+                        let out = serde_json::to_value(&error).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                        prop_assert_eq!(&out["type"], "error");
+                    }
+                }
+            }
+        }
+
+        /// Any text as a base64 frame: bytes or an error, never a panic, and never much more
+        /// than the limit (`receive` then checks the exact length).
+        #[test]
+        fn arbitrary_text_as_base64_never_panics(
+            text in prop_oneof![
+                any::<String>(),
+                "(data:[a-z/]{0,10}(;base64,)?)?[A-Za-z0-9+/= \r\n\t-]{0,200}",
+            ],
+            max in 1usize..256,
+        ) {
+            if let Ok(bytes) = decode_base64_frame(&text, max) {
+                prop_assert!(bytes.len() <= max + 2, "{} bytes from {text:?}", bytes.len());
+            }
+        }
+
+        /// Bytes come back from base64 however they are wrapped: padded or not, line-broken,
+        /// plain or as a data URL.
+        #[test]
+        fn base64_frames_round_trip(
+            bytes in prop::collection::vec(any::<u8>(), 0..300),
+            padded in any::<bool>(),
+            wrap in prop::option::of(1usize..80),
+            data_url in any::<bool>(),
+        ) {
+            let mut text = base64::engine::general_purpose::STANDARD.encode(&bytes);
+            if !padded {
+                text = text.trim_end_matches('=').to_owned();
+            }
+            if let Some(width) = wrap {
+                let chars: Vec<char> = text.chars().collect();
+                text = chars.chunks(width).map(|c| c.iter().collect::<String>()).collect::<Vec<_>>().join("\r\n");
+            }
+            if data_url {
+                text = format!("data:image/jpeg;base64,{text}");
+            }
+            prop_assert_eq!(decode_base64_frame(&text, MAX_FRAME_BYTES), Ok(bytes));
+        }
+
+        /// Any bytes, bare or behind a JPEG or PNG signature: an error, never a panic.
+        #[test]
+        fn arbitrary_bytes_never_panic(
+            body in prop::collection::vec(any::<u8>(), 0..1024),
+            signature in 0..3usize,
+            ops in ops(),
+        ) {
+            let mut bytes = [&b""[..], &[0xFF, 0xD8, 0xFF], b"\x89PNG\r\n\x1a\n"][signature].to_vec();
+            bytes.extend_from_slice(&body);
+            process_checked(&bytes, &ops, MAX_PIXELS)?;
+        }
+
+        /// Arbitrary luma planes (any size, including 1 × n): the grid, motion and code
+        /// reading never panic and stay in range.
+        #[test]
+        fn arbitrary_planes_are_analysed(
+            width in 1u32..64,
+            height in 1u32..64,
+            seed in any::<u64>(),
+            read_codes in any::<bool>(),
+        ) {
+            let mut state = seed | 1;
+            let pixels = (0..width * height)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    state.to_le_bytes()[0]
+                })
+                .collect();
+            let luma = analysis::Luma { width, height, pixels };
+            let grid = analysis::grid(&luma);
+            prop_assert!((0.0..=255.0).contains(&grid.brightness));
+            let previous = analysis::grid(&analysis::Luma { width, height, pixels: vec![128; (width * height) as usize] });
+            let motion = analysis::motion(Some(&previous), &grid);
+            prop_assert!((0.0..=1.0).contains(&motion));
+            if read_codes {
+                let _ = analysis::barcodes(&luma);
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(config(200))]
+
+        /// Valid frames, corrupted and truncated: an error or a consistent analysis, never a
+        /// panic, whatever the ops.
+        #[test]
+        fn corrupted_frames_never_panic(
+            bytes in frame_image(),
+            edits in prop::collection::vec((any::<u8>(), any::<usize>(), any::<u8>()), 1..6),
+            ops in ops(),
+        ) {
+            process_checked(&mutate(bytes, &edits), &ops, MAX_PIXELS)?;
+        }
+
+        /// Truncated anywhere: never a panic.
+        #[test]
+        fn truncated_frames_never_panic(bytes in frame_image(), keep in any::<prop::sample::Index>(), ops in ops()) {
+            let keep = keep.index(bytes.len());
+            process_checked(&bytes[..keep], &ops, MAX_PIXELS)?;
+        }
+
+        /// Intact frames are analysed, at their size.
+        #[test]
+        fn valid_frames_are_analysed(bytes in frame_image(), ops in ops()) {
+            let out = process(&bytes, &ops, None, MAX_PIXELS).map_err(TestCaseError::fail)?;
+            let decoded = image::load_from_memory(&bytes).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!((out.width, out.height), (decoded.width(), decoded.height()));
+        }
+
+        /// A header claiming more pixels than allowed is refused from the header, before
+        /// any pixel buffer exists (the refusal names the size, and comes at once).
+        #[test]
+        fn oversized_headers_are_refused_before_decoding(
+            width in 1u32..=1_000_000,
+            height in 1u32..=1_000_000,
+            png in any::<bool>(),
+            ops in ops(),
+        ) {
+            // Sides within the limit on their own (a side past it is refused by the
+            // decoder's own limits), their product over it.
+            let max_pixels = 1_000_000;
+            let (width, height) = if png {
+                (width, height)
+            } else {
+                (width.min(u32::from(u16::MAX)), height.min(u32::from(u16::MAX)))
+            };
+            prop_assume!(u64::from(width) * u64::from(height) > max_pixels);
+            let bytes = if png {
+                png_claiming(width, height)
+            } else {
+                let side = |n: u32| u16::try_from(n).unwrap_or(u16::MAX);
+                jpeg_claiming(side(width), side(height))
+            };
+            let started = Instant::now();
+            let result = process(&bytes, &ops, None, max_pixels);
+            prop_assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+            match result {
+                Err(detail) => prop_assert!(detail.starts_with("the frame has"), "{detail}"),
+                Ok(_) => prop_assert!(false, "a {width}×{height} header was decoded"),
+            }
+        }
+    }
 }

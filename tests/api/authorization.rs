@@ -390,8 +390,14 @@ async fn create_bot(app: &TestApp, owner: &Session, name: &str, webhook: Option<
 
 impl World {
     async fn new() -> Self {
+        // Every caller repeats operations here far faster than a person would; the burst
+        // guards have tests of their own (`rate_limits.rs`).
         let app = TestApp::builder()
             .env("STOCKROOM_WEBHOOK_ALLOW_PRIVATE", "true")
+            .env("STOCKROOM_MESSAGE_BURST", "100000")
+            .env("STOCKROOM_UPLOADS_PER_MINUTE", "100000")
+            .env("STOCKROOM_WS_CONNECTS_PER_MINUTE", "100000")
+            .env("STOCKROOM_WS_CONNECTS_PER_ADDRESS_PER_MINUTE", "100000")
             .spawn()
             .await;
         let owner = app.owner("olga").await;

@@ -623,7 +623,12 @@ async fn a_receiver_down_across_a_restart_gets_the_event_after() {
 
 #[actix_rt::test]
 async fn two_processes_never_send_one_delivery_twice_and_keep_each_bots_order() {
-    let first = app().await;
+    // The owner sends 30 messages in a burst (more than the default message burst).
+    let first = TestApp::builder()
+        .env("STOCKROOM_WEBHOOK_ALLOW_PRIVATE", "true")
+        .env("STOCKROOM_MESSAGE_BURST", "1000")
+        .spawn()
+        .await;
     let second = TestApp::builder()
         .env("STOCKROOM_WEBHOOK_ALLOW_PRIVATE", "true")
         .same_database_as(&first)

@@ -361,7 +361,11 @@ async fn authors_edit_and_admins_delete_leaving_tombstones() {
 
 #[actix_rt::test]
 async fn history_pages_have_no_gaps_or_repeats_while_messages_arrive() {
-    let app = TestApp::spawn().await;
+    // Some 30 messages in a burst: more than the default message burst.
+    let app = TestApp::builder()
+        .env("STOCKROOM_MESSAGE_BURST", "1000")
+        .spawn()
+        .await;
     let worker = app.worker("hal").await;
     let customer = app.customer("hope").await;
     let chat = id(&direct(&app, &customer, worker.id).await);

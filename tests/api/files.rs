@@ -425,7 +425,12 @@ async fn stored_names_never_lie_about_their_type_or_hide_it() {
         .collect();
     assert_eq!(
         names,
-        ["invoicegnp.exe.png", "scan.PNG", "contract.exe.pdf", "notes.pdf"]
+        [
+            "invoicegnp.exe.png",
+            "scan.PNG",
+            "contract.exe.pdf",
+            "notes.pdf"
+        ]
     );
 }
 
@@ -441,26 +446,40 @@ async fn a_user_cannot_store_more_than_their_quota() {
         .spawn()
         .await;
     let c = app.customer("quinn").await;
-    let first = upload(&app, &c, &[("files", "a.png", &photo)]).await.ok(201)[0]["id"]
+    let first = upload(&app, &c, &[("files", "a.png", &photo)])
+        .await
+        .ok(201)[0]["id"]
         .as_i64()
         .expect("id");
     // Two more would not fit: refused whole, nothing of it stored.
-    let refused = upload(&app, &c, &[("files", "b.png", &photo), ("files", "c.png", &photo)])
-        .await
-        .problem(413);
+    let refused = upload(
+        &app,
+        &c,
+        &[("files", "b.png", &photo), ("files", "c.png", &photo)],
+    )
+    .await
+    .problem(413);
     assert!(
         refused["detail"].as_str().unwrap_or("").contains("quota"),
         "{refused}"
     );
     // Every file counts, identical bytes too.
-    upload(&app, &c, &[("files", "b.png", &photo)]).await.ok(201);
-    upload(&app, &c, &[("files", "c.png", &photo)]).await.problem(413);
+    upload(&app, &c, &[("files", "b.png", &photo)])
+        .await
+        .ok(201);
+    upload(&app, &c, &[("files", "c.png", &photo)])
+        .await
+        .problem(413);
     // Another user's quota is their own.
     let other = app.customer("rosa").await;
-    upload(&app, &other, &[("files", "a.png", &photo)]).await.ok(201);
+    upload(&app, &other, &[("files", "a.png", &photo)])
+        .await
+        .ok(201);
     // Deleting frees room.
     app.delete(&format!("/api/v1/files/{first}"), Some(&c.token))
         .await
         .ok(204);
-    upload(&app, &c, &[("files", "c.png", &photo)]).await.ok(201);
+    upload(&app, &c, &[("files", "c.png", &photo)])
+        .await
+        .ok(201);
 }

@@ -471,8 +471,10 @@ async fn drain_frames(stream: &mut tokio::net::TcpStream) -> (Vec<Value>, Option
 
 #[actix_rt::test]
 async fn a_slow_reader_is_disconnected_while_a_fast_one_keeps_receiving() {
+    // 600 messages as fast as they go: far past the default message budget.
     let app = TestApp::builder()
         .env("STOCKROOM_WS_QUEUE", "64")
+        .env("STOCKROOM_MESSAGE_BURST", "100000")
         .spawn()
         .await;
     let worker = app.worker("fay").await;
@@ -531,7 +533,11 @@ async fn two_processes_deliver_each_others_events() {
     if !is_postgres() {
         return;
     }
-    let first = TestApp::spawn().await;
+    // 1,000 messages in waves of 50: far past the default message budget.
+    let first = TestApp::builder()
+        .env("STOCKROOM_MESSAGE_BURST", "100000")
+        .spawn()
+        .await;
     let second = TestApp::builder().same_database_as(&first).spawn().await;
     let worker = first.worker("pat").await;
     let customer = first.customer("pia").await;
