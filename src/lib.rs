@@ -32,6 +32,8 @@ pub mod openapi;
 pub mod ops;
 pub mod pagination;
 pub mod people;
+#[cfg(test)]
+pub(crate) mod proptest_support;
 pub mod realtime;
 pub mod replenishment;
 pub mod response_headers;

@@ -20,6 +20,7 @@ const PLUMBING: &[&str] = &[
     "metrics",
     "openapi",
     "pagination",
+    "proptest_support",
     "response_headers",
     "slots",
     "state",

@@ -396,17 +396,7 @@ mod fuzz {
 
     use super::*;
 
-    /// `PROPTEST_CASES` when set, else `cases`.
-    fn config(cases: u32) -> ProptestConfig {
-        let cases = std::env::var("PROPTEST_CASES")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(cases);
-        ProptestConfig {
-            cases,
-            ..ProptestConfig::default()
-        }
-    }
+    use crate::proptest_support::config;
 
     /// An address in one of the ranges no webhook may reach.
     fn internal_v4() -> impl Strategy<Value = Ipv4Addr> {

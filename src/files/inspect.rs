@@ -108,17 +108,7 @@ mod fuzz {
 
     use super::*;
 
-    /// `PROPTEST_CASES` when set, else `cases`.
-    fn config(cases: u32) -> ProptestConfig {
-        let cases = std::env::var("PROPTEST_CASES")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(cases);
-        ProptestConfig {
-            cases,
-            ..ProptestConfig::default()
-        }
-    }
+    use crate::proptest_support::config;
 
     /// The default `STOCKROOM_MAX_IMAGE_PIXELS`.
     const MAX_PIXELS: u64 = 40_000_000;

@@ -575,17 +575,7 @@ mod fuzz {
 
     use super::*;
 
-    /// `PROPTEST_CASES` when set, else `cases`.
-    fn config(cases: u32) -> ProptestConfig {
-        let cases = std::env::var("PROPTEST_CASES")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(cases);
-        ProptestConfig {
-            cases,
-            ..ProptestConfig::default()
-        }
-    }
+    use crate::proptest_support::config;
 
     /// How many lines the file has, the header being line 1 (an empty file still has the
     /// header's line). The CSV reader counts `\n`, so a record starts at most on the line

@@ -97,17 +97,7 @@ mod fuzz {
     use super::*;
     use crate::error::ApiError;
 
-    /// `PROPTEST_CASES` when set, else `cases`.
-    fn config(cases: u32) -> ProptestConfig {
-        let cases = std::env::var("PROPTEST_CASES")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(cases);
-        ProptestConfig {
-            cases,
-            ..ProptestConfig::default()
-        }
-    }
+    use crate::proptest_support::config;
 
     /// Parses `text` as the socket does; a refusal must become an `error` frame with a 4xx
     /// status, as `report` sends it.

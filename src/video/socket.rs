@@ -392,17 +392,7 @@ mod fuzz {
 
     use super::*;
 
-    /// `PROPTEST_CASES` when set, else `cases`.
-    fn config(cases: u32) -> ProptestConfig {
-        let cases = std::env::var("PROPTEST_CASES")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(cases);
-        ProptestConfig {
-            cases,
-            ..ProptestConfig::default()
-        }
-    }
+    use crate::proptest_support::config;
 
     /// The default pixel limit (`STOCKROOM_VIDEO_MAX_PIXELS`), and a small one.
     const MAX_PIXELS: u64 = 8_294_400;
