@@ -3,9 +3,12 @@
 //! the dashboard all answer these questions; they are written down once, here.
 
 use chrono::NaiveDate;
-use diesel::dsl::sql;
+use diesel::backend::Backend;
+use diesel::expression::{is_aggregate, ValidGrouping};
 use diesel::prelude::*;
-use diesel::sql_types::{Bool, Date};
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::serialize::ToSql;
+use diesel::sql_types::{Bool, Date, HasSqlType};
 
 use crate::db::schema::items;
 use crate::state::AppState;
@@ -41,24 +44,59 @@ impl ExpiryRules {
     }
 }
 
-/// SQL for "available stock (unexpired) is at or below the reorder level".
-pub fn low_stock_sql(
+/// SQL for "available stock (unexpired) is at or below the reorder level", as of `today`.
+pub fn low_stock_sql(today: NaiveDate) -> LowStock {
+    LowStock { today }
+}
+
+/// The expression [`low_stock_sql`] builds: a type of its own rather than a boxed `sql()`
+/// literal so that it serves either concrete backend as well as the multi-connection one
+/// (the item list runs on the concrete connection; see `inventory::repo::find_item`).
+#[derive(Debug, Clone, Copy)]
+pub struct LowStock {
     today: NaiveDate,
-) -> Box<dyn BoxableExpression<items::table, crate::db::MultiBackend, SqlType = Bool>> {
-    // Stock at or below the level is low whatever expired; only items whose earliest stocked
-    // batch has expired need the (indexed) sum of their expired batches, so a scan over many
-    // items stays cheap. SUM is cast so both backends return BIGINT (PostgreSQL's is NUMERIC).
-    Box::new(
-        // `expiry_sort` is never NULL, so the AND short-circuits (NULL AND x needs x).
-        sql::<Bool>("(items.quantity <= items.min_quantity OR (items.expiry_sort < ")
-            .bind::<Date, _>(today)
-            .sql(
-                " AND items.quantity - COALESCE((SELECT CAST(SUM(b.quantity) AS BIGINT) \
-                 FROM batches b WHERE b.item_id = items.id AND b.expiry_date < ",
-            )
-            .bind::<Date, _>(today)
-            .sql("), 0) <= items.min_quantity))"),
-    )
+}
+
+impl Expression for LowStock {
+    type SqlType = Bool;
+}
+
+impl<DB> QueryFragment<DB> for LowStock
+where
+    DB: Backend + HasSqlType<Date>,
+    NaiveDate: ToSql<Date, DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        // Stock at or below the level is low whatever expired; only items whose earliest
+        // stocked batch has expired need the (indexed) sum of their expired batches, so a
+        // scan over many items stays cheap. SUM is cast so both backends return BIGINT
+        // (PostgreSQL's is NUMERIC). `expiry_sort` is never NULL, so the AND short-circuits
+        // (NULL AND x needs x).
+        out.push_sql("(items.quantity <= items.min_quantity OR (items.expiry_sort < ");
+        out.push_bind_param::<Date, _>(&self.today)?;
+        out.push_sql(
+            " AND items.quantity - COALESCE((SELECT CAST(SUM(b.quantity) AS BIGINT) \
+             FROM batches b WHERE b.item_id = items.id AND b.expiry_date < ",
+        );
+        out.push_bind_param::<Date, _>(&self.today)?;
+        out.push_sql("), 0) <= items.min_quantity))");
+        Ok(())
+    }
+}
+
+/// No static id (the date is a value, not a type): statements holding it are cached by
+/// their SQL text instead, as diesel does for every dynamic query.
+impl QueryId for LowStock {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<QS> AppearsOnTable<QS> for LowStock where items::quantity: AppearsOnTable<QS> {}
+
+impl<QS> SelectableExpression<QS> for LowStock where items::quantity: SelectableExpression<QS> {}
+
+impl<GB> ValidGrouping<GB> for LowStock {
+    type IsAggregate = is_aggregate::Never;
 }
 
 /// "Low now", as stored in `items.low_from`.

@@ -9,8 +9,8 @@ use serde::Serialize;
 
 use super::dto::{ItemKind, ItemSort};
 use crate::db::schema::{batches, items, stock_movements, stock_totals};
-use crate::db::DbConnection;
 use crate::db::{coalesce_int, date_add_days};
+use crate::db::{on_backend, DbConnection};
 use crate::pagination::{keyset_page, Keyset};
 use crate::stock_rules::{low_stock_sql, ExpiryRules};
 
@@ -170,11 +170,14 @@ impl<GB> diesel::expression::ValidGrouping<GB> for Stocked {
     type IsAggregate = diesel::expression::is_aggregate::Never;
 }
 
+/// Runs on the concrete connection (as do the other reads on `GET /items/{id}`): through the
+/// multi-connection enum, diesel writes the statement's SQL text out again on every execution
+/// even when the prepared statement is cached, and that showed in profiles of the hot path.
 pub fn find_item(conn: &mut DbConnection, id: i64) -> QueryResult<ItemRow> {
-    items::table
+    on_backend!(conn, |c| items::table
         .filter(items::id.eq(id))
         .select(ItemRow::as_select())
-        .get_result(conn)
+        .get_result(c))
 }
 
 pub fn find_item_by_sku(conn: &mut DbConnection, sku: &str) -> QueryResult<Option<ItemRow>> {
@@ -235,7 +238,7 @@ pub fn item_total(conn: &mut DbConnection, id: i64) -> QueryResult<i64> {
 
 /// Batches holding stock, earliest expiry first, undated last (FEFO order).
 pub fn stocked_batches(conn: &mut DbConnection, item_id: i64) -> QueryResult<Vec<BatchRow>> {
-    batches::table
+    on_backend!(conn, |c| batches::table
         .filter(batches::item_id.eq(item_id))
         .filter(stocked())
         .order((
@@ -244,12 +247,12 @@ pub fn stocked_batches(conn: &mut DbConnection, item_id: i64) -> QueryResult<Vec
             batches::id.asc(),
         ))
         .select(BatchRow::as_select())
-        .load(conn)
+        .load(c))
 }
 
 /// Stocked batches of several items (for a page of items).
 pub fn stocked_batches_of(conn: &mut DbConnection, item_ids: &[i64]) -> QueryResult<Vec<BatchRow>> {
-    batches::table
+    on_backend!(conn, |c| batches::table
         .filter(batches::item_id.eq_any(item_ids))
         .filter(stocked())
         .order((
@@ -258,7 +261,7 @@ pub fn stocked_batches_of(conn: &mut DbConnection, item_ids: &[i64]) -> QueryRes
             batches::id.asc(),
         ))
         .select(BatchRow::as_select())
-        .load(conn)
+        .load(c))
 }
 
 pub fn find_batch(conn: &mut DbConnection, item_id: i64, batch_id: i64) -> QueryResult<BatchRow> {
@@ -442,86 +445,91 @@ pub fn list_items(
     limit: i64,
     today: NaiveDate,
 ) -> QueryResult<Vec<ItemRow>> {
-    let mut q = items::table.select(ItemRow::as_select()).into_boxed();
-    if filter.in_stock_only {
-        q = q.filter(
-            items::id.eq_any(
-                batches::table
-                    .filter(stocked())
-                    .filter(
-                        batches::expiry_date
-                            .is_null()
-                            .or(batches::expiry_date.ge(today)),
-                    )
-                    .select(batches::item_id),
-            ),
-        );
-    }
-    if let Some(text) = filter
-        .text
-        .as_deref()
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-    {
-        let pattern = crate::pagination::contains_pattern(text);
-        q = q.filter(
-            items::name_key
-                .like(pattern.clone())
-                .escape('\\')
-                .or(crate::db::lower(items::sku)
-                    .like(pattern.clone())
-                    .escape('\\'))
-                .or(crate::db::lower(items::barcode)
-                    .like(pattern.clone())
-                    .escape('\\'))
-                .or(crate::db::lower(items::description)
-                    .like(pattern)
-                    .escape('\\')),
-        );
-    }
-    if let Some(kind) = filter.kind {
-        q = q.filter(items::kind.eq(kind.as_str()));
-    }
-    if let Some(barcode) = &filter.barcode {
-        q = q.filter(items::barcode.eq(barcode.clone()));
-    }
-    match filter.expired {
-        Some(true) => q = q.filter(items::next_expiry.lt(today)),
-        Some(false) => {
+    // On the concrete connection, as `find_item` (one copy of the query per backend).
+    on_backend!(conn, |c| {
+        let mut q = items::table.select(ItemRow::as_select()).into_boxed();
+        if filter.in_stock_only {
             q = q.filter(
-                items::next_expiry
-                    .is_null()
-                    .or(items::next_expiry.ge(today)),
-            )
+                items::id.eq_any(
+                    batches::table
+                        .filter(stocked())
+                        .filter(
+                            batches::expiry_date
+                                .is_null()
+                                .or(batches::expiry_date.ge(today)),
+                        )
+                        .select(batches::item_id),
+                ),
+            );
         }
-        None => {}
-    }
-    if let Some(days) = filter.expiring_within_days {
-        let until = today + chrono::Duration::days(i64::from(days));
-        q = q.filter(
-            items::id.eq_any(
-                batches::table
-                    .filter(stocked())
-                    .filter(batches::expiry_date.ge(today))
-                    .filter(batches::expiry_date.le(until))
-                    .select(batches::item_id),
-            ),
-        );
-    }
-    match filter.low_stock {
-        Some(true) => q = q.filter(low_stock_sql(today)),
-        Some(false) => q = q.filter(diesel::dsl::not(low_stock_sql(today))),
-        None => {}
-    }
-    let q = match order {
-        ItemOrder::Name(after) => keyset_page!(q, items::name_key, items::id, after, desc),
-        ItemOrder::Quantity(after) => keyset_page!(q, items::quantity, items::id, after, desc),
-        ItemOrder::ExpiryDate(after) => {
-            keyset_page!(q, items::expiry_sort, items::id, after, desc)
+        if let Some(text) = filter
+            .text
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+        {
+            let pattern = crate::pagination::contains_pattern(text);
+            q = q.filter(
+                items::name_key
+                    .like(pattern.clone())
+                    .escape('\\')
+                    .or(crate::db::lower(items::sku)
+                        .like(pattern.clone())
+                        .escape('\\'))
+                    .or(crate::db::lower(items::barcode)
+                        .like(pattern.clone())
+                        .escape('\\'))
+                    .or(crate::db::lower(items::description)
+                        .like(pattern)
+                        .escape('\\')),
+            );
         }
-        ItemOrder::CreatedAt(after) => keyset_page!(q, items::created_at, items::id, after, desc),
-    };
-    q.limit(limit + 1).load(conn)
+        if let Some(kind) = filter.kind {
+            q = q.filter(items::kind.eq(kind.as_str()));
+        }
+        if let Some(barcode) = &filter.barcode {
+            q = q.filter(items::barcode.eq(barcode.clone()));
+        }
+        match filter.expired {
+            Some(true) => q = q.filter(items::next_expiry.lt(today)),
+            Some(false) => {
+                q = q.filter(
+                    items::next_expiry
+                        .is_null()
+                        .or(items::next_expiry.ge(today)),
+                )
+            }
+            None => {}
+        }
+        if let Some(days) = filter.expiring_within_days {
+            let until = today + chrono::Duration::days(i64::from(days));
+            q = q.filter(
+                items::id.eq_any(
+                    batches::table
+                        .filter(stocked())
+                        .filter(batches::expiry_date.ge(today))
+                        .filter(batches::expiry_date.le(until))
+                        .select(batches::item_id),
+                ),
+            );
+        }
+        match filter.low_stock {
+            Some(true) => q = q.filter(low_stock_sql(today)),
+            Some(false) => q = q.filter(diesel::dsl::not(low_stock_sql(today))),
+            None => {}
+        }
+        let q = match order {
+            ItemOrder::Name(after) => keyset_page!(q, items::name_key, items::id, after, desc),
+            ItemOrder::Quantity(after) => keyset_page!(q, items::quantity, items::id, after, desc),
+            ItemOrder::ExpiryDate(after) => {
+                keyset_page!(q, items::expiry_sort, items::id, after, desc)
+            }
+            ItemOrder::CreatedAt(after) => {
+                keyset_page!(q, items::created_at, items::id, after, desc)
+            }
+        };
+        q.limit(limit + 1).load(c)
+    })
 }
 
 /// Every batch of an item, empty ones too (for matching CSV rows to lots).
