@@ -23,9 +23,9 @@ use actix_web::{Error, HttpMessage, ResponseError};
 use futures_util::Stream;
 use tokio::time::{Instant, Sleep};
 
+use crate::config::Settings;
 use crate::error::ApiError;
 use crate::slots::{Slot, Slots};
-use crate::state::AppState;
 
 /// A body that keeps arriving at least this fast gets more time than
 /// `STOCKROOM_BODY_TIMEOUT_SECS`: one second more per this many bytes received (as Apache's
@@ -90,8 +90,8 @@ impl AddressSlots {
 pub fn client_address(req: &actix_web::HttpRequest) -> Option<IpAddr> {
     let peer = req.peer_addr()?.ip().to_canonical();
     let trusted = req
-        .app_data::<Data<AppState>>()
-        .map(|state| state.settings.trusted_proxies.as_slice())
+        .app_data::<Data<Settings>>()
+        .map(|settings| settings.trusted_proxies.as_slice())
         .unwrap_or_default();
     if !is_trusted(trusted, peer) {
         return Some(peer);
@@ -122,7 +122,7 @@ fn is_trusted(trusted: &[ipnet::IpNet], ip: IpAddr) -> bool {
 
 /// What counts as one client: an IPv4 address, or an IPv6 /64 (one subscriber's network,
 /// where every host can pick any of 2^64 addresses).
-fn client_key(ip: IpAddr) -> IpAddr {
+pub fn client_key(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(_) => ip,
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
@@ -168,8 +168,8 @@ pub async fn bound_request(
         .is_some_and(|slot| slot.over_cap)
     {
         let cap = req
-            .app_data::<Data<AppState>>()
-            .map_or(0, |state| state.settings.max_connections_per_address);
+            .app_data::<Data<Settings>>()
+            .map_or(0, |settings| settings.max_connections_per_address);
         let refused = ApiError::TooManyRequests {
             detail: format!(
                 "this address already has {cap} open connections; close some or retry later"
@@ -181,8 +181,8 @@ pub async fn bound_request(
         return Ok(res);
     }
     let body_timeout = req
-        .app_data::<Data<AppState>>()
-        .map(|state| state.settings.body_timeout);
+        .app_data::<Data<Settings>>()
+        .map(|settings| settings.body_timeout);
     let expired = Rc::new(Cell::new(false));
     // An upgraded connection (a WebSocket) streams frames through the payload for as long
     // as it lives: it has no body to finish.

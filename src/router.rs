@@ -222,6 +222,9 @@ pub fn app(
         .app_data(extract::path_config())
         .app_data(web::PayloadConfig::new(settings.max_json_bytes))
         .app_data(state.authenticator.clone())
+        // The settings on their own, for the plumbing (connection limits) that must not
+        // know `AppState` (it would close an import circle through `throttle`).
+        .app_data(web::Data::from(std::sync::Arc::clone(&state.settings)))
         .app_data(state.clone())
         .service(
             SwaggerUi::new("/docs/{_:.*}").config(
@@ -234,6 +237,9 @@ pub fn app(
         )
         .service(web::redirect("/docs", "/docs/"))
         .default_service(web::to(fallback))
+        // Innermost: a multipart boundary actix-multipart 0.7 cannot read is refused before
+        // any handler gives it the body (see `extract::MIN_MULTIPART_BOUNDARY`).
+        .wrap(from_fn(extract::refuse_short_multipart_boundaries))
         .wrap(from_fn(connections::bound_request))
         .wrap(cors(settings))
         .wrap(state.http_metrics.clone())

@@ -19,7 +19,7 @@
 //! keys age out, rather than growing.
 
 use std::hash::Hash;
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -30,6 +30,7 @@ use governor::{DefaultKeyedRateLimiter, Quota};
 
 use crate::auth::Principal;
 use crate::config::Settings;
+use crate::connections::{client_address, client_key};
 use crate::error::{ApiError, ApiResult};
 use crate::slots::{Slot, Slots};
 
@@ -40,26 +41,6 @@ pub const SWEEP_EVERY: Duration = Duration::from_secs(60);
 pub const MAX_KEYS: usize = 100_000;
 /// How often a limiter at `MAX_KEYS` may sweep between the periodic sweeps.
 const URGENT_SWEEP_EVERY: Duration = Duration::from_secs(1);
-
-/// The client's address for per-address limits: for now the TCP peer's.
-pub fn client_address(req: &HttpRequest) -> Option<IpAddr> {
-    req.peer_addr().map(|addr| addr.ip())
-}
-
-/// What one address counts as: an IPv4 address, or an IPv6 /64 (one subscriber's network,
-/// where every host may pick any of 2^64 addresses).
-fn address_key(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => ip,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let s = v6.segments();
-                IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
-            }
-        },
-    }
-}
 
 /// One budget per key: `burst` actions at once, refilled at `per_minute` a minute.
 pub struct Throttle<K: Hash + Eq + Clone> {
@@ -177,7 +158,8 @@ pub struct Throttles {
     pub uploads_in_flight: Slots<i64>,
     /// Socket upgrades per user: `/api/ws/chat` and `/api/ws/video` together.
     pub connects_per_user: Throttle<i64>,
-    /// Socket upgrades per client address (`client_address`).
+    /// Socket upgrades per client address (`connections::client_address`: behind a trusted
+    /// proxy, the client it names), counted per `connections::client_key`.
     pub connects_per_address: Throttle<IpAddr>,
     concurrent_uploads: usize,
 }
@@ -245,7 +227,7 @@ impl Throttles {
     /// budget first, then the user's.
     pub fn connect(&self, req: &HttpRequest, principal: &Principal) -> ApiResult<()> {
         if let Some(ip) = client_address(req) {
-            self.connects_per_address.hit(&address_key(ip))?;
+            self.connects_per_address.hit(&client_key(ip))?;
         }
         self.connects_per_user.hit(&principal.user_id)
     }
@@ -289,19 +271,5 @@ mod tests {
         assert_eq!(whole_seconds(Duration::from_millis(1)), 1);
         assert_eq!(whole_seconds(Duration::from_millis(1001)), 2);
         assert_eq!(whole_seconds(Duration::from_secs(30)), 30);
-    }
-
-    #[test]
-    fn ipv6_addresses_count_by_their_64_network() {
-        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
-        let (a, b, c) = (
-            ip("2001:db8:1:2:aaaa::1"),
-            ip("2001:db8:1:2:bbbb::2"),
-            ip("2001:db8:1:3::1"),
-        );
-        assert_eq!(address_key(a), address_key(b));
-        assert_ne!(address_key(a), address_key(c));
-        let mapped = ip("::ffff:10.0.0.1");
-        assert_eq!(address_key(mapped), IpAddr::V4([10, 0, 0, 1].into()));
     }
 }

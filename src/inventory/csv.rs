@@ -215,11 +215,12 @@ fn parse_rows(body: &[u8], errors: &mut FieldErrors) -> Vec<Row> {
         return Vec::new();
     }
     let mut rows = Vec::new();
+    let mut lines = Lines::new(body);
     for record in reader.records() {
         let record = match record {
             Ok(r) => r,
             Err(e) => {
-                let line = first_line(body, e.position());
+                let line = lines.first_line(e.position());
                 errors
                     .entry(format!("line {line}"))
                     .or_default()
@@ -227,7 +228,7 @@ fn parse_rows(body: &[u8], errors: &mut FieldErrors) -> Vec<Row> {
                 continue;
             }
         };
-        let line = first_line(body, record.position());
+        let line = lines.first_line(record.position());
         if rows.len() >= MAX_IMPORT_ROWS {
             errors
                 .entry(format!("line {line}"))
@@ -322,20 +323,60 @@ fn parse_rows(body: &[u8], errors: &mut FieldErrors) -> Vec<Row> {
     rows
 }
 
-/// The line of `body` a record starts on. The reader's position is where it began looking
-/// for the record: before the `\n` of the previous record's `\r\n` and before blank lines,
-/// which it then skipped; those line breaks are counted here, so errors name the record's
-/// own line whether the file ends its lines with `\n` or `\r\n`.
-fn first_line(body: &[u8], position: Option<&csv::Position>) -> u64 {
-    position.map_or(0, |p| {
-        let start = usize::try_from(p.byte()).map_or(body.len(), |b| b.min(body.len()));
+/// The line each record starts on, counted as people see lines: `\r\n`, a lone `\r` (old
+/// Mac files) and a lone `\n` each end one, in any mix. The CSV reader's own line count
+/// (`Position::line`) counts only `\n`, so it keyed every error of a `\r`-only file
+/// `line 1`, and its position is where it began looking for the record: before the `\n` of
+/// the previous record's `\r\n` and before blank lines, which it then skipped. So lines are
+/// counted here from the bytes, onward from the previous record (records come in order), so
+/// that a file of many rows is counted once, not once a row.
+struct Lines<'a> {
+    body: &'a [u8],
+    /// Where counting stopped, and how many line ends lie before it.
+    at: usize,
+    ends: u64,
+}
+
+impl<'a> Lines<'a> {
+    fn new(body: &'a [u8]) -> Self {
+        Self {
+            body,
+            at: 0,
+            ends: 0,
+        }
+    }
+
+    /// The line of the first byte of the record the reader found at `position`: past the
+    /// line ends it skipped before it.
+    fn first_line(&mut self, position: Option<&csv::Position>) -> u64 {
+        let Some(position) = position else {
+            return 0;
+        };
+        let body = self.body;
+        let start = usize::try_from(position.byte()).map_or(body.len(), |b| b.min(body.len()));
         let skipped = body[start..]
             .iter()
             .take_while(|b| matches!(b, b'\r' | b'\n'))
-            .filter(|&&b| b == b'\n')
             .count();
-        p.line() + skipped as u64
-    })
+        let first = start + skipped;
+        if first < self.at {
+            // Never happens (the reader goes forward); counting again is right regardless.
+            self.at = 0;
+            self.ends = 0;
+        }
+        // A line ends at each `\n`, and at each `\r` not followed by `\n` (the `\n` of a
+        // `\r\n` ends that line): decided byte by byte, so stopping between the two bytes
+        // of a `\r\n` counts it exactly once.
+        self.ends += (self.at..first)
+            .filter(|&i| match body[i] {
+                b'\n' => true,
+                b'\r' => body.get(i + 1) != Some(&b'\n'),
+                _ => false,
+            })
+            .count() as u64;
+        self.at = first;
+        self.ends + 1
+    }
 }
 
 fn same_item(a: &NewItem, b: &NewItem) -> bool {
@@ -577,11 +618,41 @@ mod fuzz {
 
     use crate::proptest_support::config;
 
+    /// The line `at` is on, the first being line 1: one more than the line ends before it,
+    /// where `\r\n`, a lone `\r` (old Mac files) and a lone `\n` each end a line. Worked out
+    /// apart from `first_line`'s incremental count, by rewriting every line end as `\n`.
+    fn line_at(body: &[u8], at: usize) -> u64 {
+        let text = String::from_utf8_lossy(&body[..at]);
+        text.replace("\r\n", "\n")
+            .replace('\r', "\n")
+            .matches('\n')
+            .count() as u64
+            + 1
+    }
+
     /// How many lines the file has, the header being line 1 (an empty file still has the
-    /// header's line). The CSV reader counts `\n`, so a record starts at most on the line
-    /// after the last one.
+    /// header's line); a record starts at most on the line after the last line end.
     fn line_count(body: &[u8]) -> u64 {
-        body.iter().filter(|&&b| b == b'\n').count() as u64 + 1
+        line_at(body, body.len())
+    }
+
+    /// How a file ends its lines. The proptests draw it from two booleans, `crlf` first,
+    /// so the stored regression seeds (drawn when there was only `crlf`) still replay as
+    /// the same files.
+    #[derive(Debug, Clone, Copy)]
+    enum Ending {
+        Lf,
+        CrLf,
+        /// Old Mac files: a bare `\r`.
+        Cr,
+    }
+
+    fn ending(crlf: bool, cr: bool) -> Ending {
+        match (crlf, cr) {
+            (true, _) => Ending::CrLf,
+            (false, true) => Ending::Cr,
+            (false, false) => Ending::Lf,
+        }
     }
 
     /// Parses `body`, checking the error contract: every key is `line N` with N a line of
@@ -726,11 +797,11 @@ mod fuzz {
     }
 
     /// The CSV bytes of `records` (header first), and where each record starts.
-    fn write(records: &[Vec<String>], crlf: bool) -> (Vec<u8>, Vec<usize>) {
-        let terminator = if crlf {
-            csv::Terminator::CRLF
-        } else {
-            csv::Terminator::Any(b'\n')
+    fn write(records: &[Vec<String>], ending: Ending) -> (Vec<u8>, Vec<usize>) {
+        let terminator = match ending {
+            Ending::Lf => csv::Terminator::Any(b'\n'),
+            Ending::CrLf => csv::Terminator::CRLF,
+            Ending::Cr => csv::Terminator::Any(b'\r'),
         };
         let mut out = csv::WriterBuilder::new()
             .terminator(terminator)
@@ -809,17 +880,20 @@ mod fuzz {
 
         /// An exported file of valid items reads back as the same items: formulas are
         /// neutralised on the way out and restored on the way in, quotes and line breaks in
-        /// cells survive, and LF or CRLF line ends both work.
+        /// cells survive, and LF, CRLF or CR line ends all work.
         #[test]
-        fn exported_items_round_trip(specs in prop::collection::vec(spec(), 1..8), crlf in any::<bool>()) {
+        fn exported_items_round_trip(
+            specs in prop::collection::vec(spec(), 1..8),
+            crlf in any::<bool>(),
+            cr in any::<bool>(),
+        ) {
             let records: Vec<Vec<String>> = specs.iter().map(Spec::record).collect();
-            let (body, starts) = write(&records, crlf);
+            let (body, starts) = write(&records, ending(crlf, cr));
             let (rows, errors) = parse_checked(&body)?;
             prop_assert!(errors.is_empty(), "{errors:?}\n{}", String::from_utf8_lossy(&body));
             prop_assert_eq!(rows.len(), specs.len());
             for ((row, spec), start) in rows.iter().zip(&specs).zip(&starts) {
-                let line = body[..*start].iter().filter(|&&b| b == b'\n').count() as u64 + 1;
-                prop_assert_eq!(row.line, line);
+                prop_assert_eq!(row.line, line_at(&body, *start));
                 let item = &row.item;
                 prop_assert_eq!(&item.sku, &spec.sku);
                 prop_assert_eq!(&item.name, &spec.name);
@@ -845,6 +919,7 @@ mod fuzz {
             bad_at in any::<prop::sample::Index>(),
             defect in 0..4usize,
             crlf in any::<bool>(),
+            cr in any::<bool>(),
         ) {
             let mut records: Vec<Vec<String>> = specs.iter().map(Spec::record).collect();
             let k = bad_at.index(records.len());
@@ -855,10 +930,9 @@ mod fuzz {
                 (1, ""),             // name (required)
             ][defect];
             records[k][column] = value.to_owned();
-            let (body, starts) = write(&records, crlf);
+            let (body, starts) = write(&records, ending(crlf, cr));
             let (_, errors) = parse_checked(&body)?;
-            let line = body[..starts[k]].iter().filter(|&&b| b == b'\n').count() + 1;
-            let expected = format!("line {line}");
+            let expected = format!("line {}", line_at(&body, starts[k]));
             let keys: Vec<&String> = errors.keys().collect();
             prop_assert_eq!(keys, vec![&expected], "{:?}", errors);
         }
@@ -869,9 +943,10 @@ mod fuzz {
             specs in prop::collection::vec(spec(), 0..5),
             edits in prop::collection::vec((any::<u8>(), any::<usize>(), any::<u8>()), 1..8),
             crlf in any::<bool>(),
+            cr in any::<bool>(),
         ) {
             let records: Vec<Vec<String>> = specs.iter().map(Spec::record).collect();
-            let (body, _) = write(&records, crlf);
+            let (body, _) = write(&records, ending(crlf, cr));
             parse_checked(&mutate(body, &edits))?;
         }
     }
@@ -887,12 +962,26 @@ mod fuzz {
         assert_eq!(keys, ["line 2", "line 5"]);
     }
 
+    /// Old Mac files end lines with a bare `\r`, which the CSV reader's own line count
+    /// ignores: every error was keyed `line 1`.
+    #[test]
+    fn cr_only_files_key_errors_by_their_own_line() {
+        let body = b"name,kind\rmilk,frozen\r\"tea\",non_perishable\rsoap,non_perishable\rx,bad\r";
+        let mut errors = FieldErrors::new();
+        parse_rows(body, &mut errors);
+        let keys: Vec<&str> = errors.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["line 2", "line 5"]);
+    }
+
     /// Found with it: blank lines before a row were not counted in its line.
     #[test]
     fn blank_lines_are_counted_in_error_lines() {
         for body in [
             &b"name,kind\n\nmilk,frozen\n\n\nx,bad\n"[..],
             &b"name,kind\r\n\r\nmilk,frozen\r\n\r\n\r\nx,bad"[..],
+            &b"name,kind\r\rmilk,frozen\r\r\rx,bad\r"[..],
+            // Mixed endings, as files edited on several systems have.
+            &b"name,kind\r\n\rmilk,frozen\n\r\r\nx,bad"[..],
         ] {
             let mut errors = FieldErrors::new();
             parse_rows(body, &mut errors);

@@ -83,6 +83,11 @@ pub struct ErrorFrame {
     /// The `client_id` of the `message.send` that failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
+    /// On a 429 (a rate limit), the whole seconds to wait before sending again, as
+    /// `Retry-After` says over REST; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1)]
+    pub retry_after: Option<u64>,
 }
 
 /// Property tests in place of fuzzing: cargo-fuzz needs a nightly toolchain, so the chat
@@ -124,6 +129,7 @@ mod fuzz {
                     detail: problem.detail,
                     errors: problem.errors,
                     client_id: None,
+                    retry_after: None,
                 };
                 let out =
                     serde_json::to_value(&frame).map_err(|e| TestCaseError::fail(e.to_string()))?;

@@ -31,16 +31,6 @@ const GAP_GRACE: Duration = Duration::from_millis(50);
 /// The close code for a client whose queue overflowed (application-defined range).
 pub const CLOSE_TOO_SLOW: u16 = 4008;
 
-/// An `error` frame as sent: `ErrorFrame`, plus `retry_after` (seconds) when a command was
-/// refused by a rate limit.
-#[derive(serde::Serialize)]
-struct ErrorOut {
-    #[serde(flatten)]
-    frame: ErrorFrame,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    retry_after: Option<u64>,
-}
-
 /// Why the socket ends, and what its close frame says.
 enum End {
     /// The client closed or vanished: nothing more to say.
@@ -319,8 +309,9 @@ impl Socket {
                     detail: "frames are JSON text".to_owned(),
                     errors: None,
                     client_id: None,
+                    retry_after: None,
                 };
-                self.error(frame, None).await
+                self.error(frame).await
             }
             Some(Ok(AggregatedMessage::Text(text))) => self.on_command(text.as_bytes()).await,
         }
@@ -394,12 +385,12 @@ impl Socket {
             detail: problem.detail,
             errors: problem.errors,
             client_id,
+            retry_after,
         };
-        self.error(frame, retry_after).await
+        self.error(frame).await
     }
 
-    async fn error(&mut self, frame: ErrorFrame, retry_after: Option<u64>) -> Result<(), End> {
-        let frame = ErrorOut { frame, retry_after };
+    async fn error(&mut self, frame: ErrorFrame) -> Result<(), End> {
         let text = serde_json::to_string(&frame).unwrap_or_else(|_| {
             r#"{"type":"error","status":500,"detail":"internal error"}"#.to_owned()
         });

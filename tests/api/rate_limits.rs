@@ -60,6 +60,46 @@ where
     }
 }
 
+/// Every field of `frame` is a property of the served document's schema `name`, of the type
+/// it says: clients generate their frame types from it, so an undocumented field (like a
+/// socket error's `retry_after` once was) is one they never read.
+async fn assert_documented(app: &TestApp, name: &str, frame: &serde_json::Value) {
+    let doc = app.get("/openapi.json", None).await.ok(200);
+    let schema = &doc["components"]["schemas"][name];
+    let required = schema["required"].as_array().cloned().unwrap_or_default();
+    for (field, value) in frame.as_object().expect("a JSON object frame") {
+        let property = &schema["properties"][field];
+        assert!(
+            property.is_object(),
+            "{name} does not document `{field}`: {schema}"
+        );
+        let kind = match value {
+            serde_json::Value::Null => "null",
+            serde_json::Value::Bool(_) => "boolean",
+            serde_json::Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+            serde_json::Value::Number(_) => "number",
+            serde_json::Value::String(_) => "string",
+            serde_json::Value::Array(_) => "array",
+            serde_json::Value::Object(_) => "object",
+        };
+        let types = match &property["type"] {
+            serde_json::Value::Array(types) => types.clone(),
+            one => vec![one.clone()],
+        };
+        assert!(
+            types.iter().any(|t| t == kind),
+            "{name}.{field} is documented as {property}, sent as {value}"
+        );
+    }
+    for field in required {
+        let field = field.as_str().expect("a field name");
+        assert!(
+            frame.get(field).is_some(),
+            "{name} requires `{field}`, missing from {frame}"
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // (a) Chat messages: one budget per user for HTTP and the socket.
 
@@ -118,6 +158,7 @@ async fn messages_past_the_budget_are_refused_over_http_and_the_socket_alike() {
     let hint = frame["retry_after"].as_u64().expect("retry_after seconds");
     assert!((1..=60).contains(&hint), "{frame}");
     ws.nothing_pending().await;
+    assert_documented(&app, "ErrorFrame", &frame).await;
 
     // And the other way round: sends over the socket spend what HTTP may send.
     let mut staff = app.socket(&worker.token, None).await;
@@ -410,8 +451,23 @@ async fn connect_from(
     path: &str,
     token: &str,
 ) -> Result<(), u16> {
+    connect_forwarded(app, local, None, path, token).await
+}
+
+/// `connect_from`, with an `X-Forwarded-For` header if `forwarded` names one.
+async fn connect_forwarded(
+    app: &TestApp,
+    local: std::net::IpAddr,
+    forwarded: Option<&str>,
+    path: &str,
+    token: &str,
+) -> Result<(), u16> {
     let client = awc::Client::builder().local_address(local).finish();
-    match client.ws(app.url(path)).bearer_auth(token).connect().await {
+    let mut req = client.ws(app.url(path)).bearer_auth(token);
+    if let Some(forwarded) = forwarded {
+        req = req.set_header("X-Forwarded-For", forwarded);
+    }
+    match req.connect().await {
         Ok((_, mut framed)) => {
             let _ = framed.send(awc::ws::Message::Close(None)).await;
             Ok(())
@@ -458,6 +514,59 @@ async fn connects_past_the_budget_of_an_address_are_refused_for_all_its_users() 
             .err(),
         Some(429),
         "the other address has a budget of its own, now spent too"
+    );
+}
+
+#[actix_rt::test]
+async fn behind_a_trusted_proxy_each_client_has_its_own_connect_budget() {
+    // 127.0.0.1 is the proxy; 127.0.0.2 is a client that reaches the server directly.
+    let app = TestApp::builder()
+        .env("STOCKROOM_WS_CONNECTS_PER_MINUTE", "1000")
+        .env("STOCKROOM_WS_CONNECTS_PER_ADDRESS_PER_MINUTE", "2")
+        .env("STOCKROOM_TRUSTED_PROXIES", "127.0.0.1")
+        .spawn()
+        .await;
+    let ann = app.customer("ann").await;
+    let bob = app.customer("bob").await;
+    let proxy: std::net::IpAddr = "127.0.0.1".parse().expect("an address");
+    let direct: std::net::IpAddr = "127.0.0.2".parse().expect("an address");
+    let via_proxy = |forwarded: &'static str, who: &'static str| {
+        let token = if who == "ann" { &ann.token } else { &bob.token };
+        connect_forwarded(&app, proxy, Some(forwarded), "/api/ws/chat", token)
+    };
+    // Ann's client spends its budget through the proxy...
+    assert_eq!(via_proxy("203.0.113.1", "ann").await, Ok(()));
+    assert_eq!(via_proxy("203.0.113.1", "ann").await, Ok(()));
+    assert_eq!(
+        via_proxy("203.0.113.1", "bob").await,
+        Err(429),
+        "a third connect from 203.0.113.1, whoever's"
+    );
+    // ...and Bob's, behind the same proxy, has a budget of its own (before, every client
+    // of a proxy shared the proxy's one budget).
+    assert_eq!(via_proxy("203.0.113.2", "bob").await, Ok(()));
+    assert_eq!(via_proxy("203.0.113.2", "bob").await, Ok(()));
+    assert_eq!(via_proxy("203.0.113.2", "bob").await, Err(429));
+
+    // A client that is no proxy gets nothing from naming other addresses: its header is its
+    // own word, and all its connects count against its own address.
+    for forwarded in ["198.51.100.1", "198.51.100.2"] {
+        assert_eq!(
+            connect_forwarded(&app, direct, Some(forwarded), "/api/ws/chat", &ann.token).await,
+            Ok(())
+        );
+    }
+    assert_eq!(
+        connect_forwarded(
+            &app,
+            direct,
+            Some("198.51.100.3"),
+            "/api/ws/chat",
+            &ann.token
+        )
+        .await,
+        Err(429),
+        "a forged X-Forwarded-For gave an untrusted client a fresh budget"
     );
 }
 
