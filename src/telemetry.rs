@@ -23,8 +23,10 @@ pub fn init_logging(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     // actix-web-prom warns on every request to a regex route (Swagger UI's `/docs/{_:.*}`)
     // that it cannot expand the pattern; it still records the metric, so that line is noise.
+    // lopdf logs a line per broken object while an uploaded PDF is checked: a crafted file
+    // could write hundreds of thousands (the upload is refused with 422 either way).
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        EnvFilter::new("info,actix_server=warn,r2d2=warn,actix_web_prom=error")
+        EnvFilter::new("info,actix_server=warn,r2d2=warn,actix_web_prom=error,lopdf=off")
     });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -131,7 +131,7 @@ pub async fn login(
 pub async fn upload_files(
     state: web::Data<AppState>,
     principal: crate::auth::Principal,
-    payload: actix_multipart::Multipart,
+    payload: crate::files::service::UploadBody,
 ) -> ApiResult<web::Json<LegacyMessage>> {
     // The earlier service had people only; its security schemes say so (bots have
     // `POST /api/v1/files`).

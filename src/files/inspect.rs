@@ -71,6 +71,181 @@ pub fn measure(kind: Kind, bytes: &[u8], max_pixels: u64, field: &str) -> ApiRes
     }
 }
 
+/// The most one object stream or cross-reference stream may inflate to while a PDF is checked.
+/// Real ones are far smaller (an object stream holds a few hundred objects); a crafted one
+/// that inflates a few kilobytes to gigabytes stops here.
+const PDF_MAX_INFLATED_BYTES: usize = 4 << 20;
+
+/// The most tokens a PDF may have outside its stream data. The parser builds a value of about
+/// a hundred bytes per token (`[0 0 0 …]` is 2 bytes a token in the file), so without this a
+/// 10 MiB file of one flat array would take over half a gigabyte while it is parsed; at this
+/// bound it takes at most a few hundred megabytes, like the largest image the pixel limit
+/// allows. Real PDFs keep their bulk in streams and stay far below it.
+const PDF_MAX_TOKENS: usize = 2_000_000;
+
+/// The most values (each nested one counted) the parsed objects may hold together, object
+/// streams' contents included, which the token count above cannot see before inflating them.
+const PDF_MAX_VALUES: u64 = 2_000_000;
+
+thread_local! {
+    /// What is left of [`PDF_MAX_VALUES`] for the check running on this thread (the parser's
+    /// object filter is a plain `fn`, so it has no other state; lopdf is built without rayon,
+    /// so the whole load runs on the calling thread).
+    static PDF_VALUES_LEFT: std::cell::Cell<Option<u64>> = const { std::cell::Cell::new(None) };
+}
+
+/// Accepts a file that starts with `%PDF-` only if it parses as a PDF: a header, a
+/// cross-reference table or stream, a trailer, objects that parse, and a catalog with a page
+/// tree. Anything else is a 422 on `field`, like an image that does not decode.
+///
+/// Bounded cost: the input is at most `STOCKROOM_MAX_UPLOAD_BYTES`; the tokens outside
+/// streams are counted before parsing ([`PDF_MAX_TOKENS`]); every stream decoded while
+/// loading may inflate to at most [`PDF_MAX_INFLATED_BYTES`]; the parsed values are counted as
+/// they arrive and dropped past [`PDF_MAX_VALUES`]; nesting is limited to 100 levels by the
+/// parser; and nothing is decoded that the check does not need (page contents, images and
+/// fonts stay compressed). There is no timeout: a running parse cannot be stopped from its
+/// own thread, so these bounds, all linear in the capped size, are what keep it short. It runs
+/// on the bounded image pool, one core per check.
+pub fn check_pdf(bytes: &[u8], field: &str) -> ApiResult<()> {
+    let refuse = |why: String| ApiError::field(field, format!("is not a readable PDF: {why}"));
+    if !bytes.starts_with(b"%PDF-") {
+        return Err(refuse("it does not start with %PDF-".to_owned()));
+    }
+    let tokens = pdf_tokens(bytes, PDF_MAX_TOKENS);
+    if tokens > PDF_MAX_TOKENS {
+        return Err(refuse(format!(
+            "it has more than {PDF_MAX_TOKENS} tokens outside its streams"
+        )));
+    }
+    PDF_VALUES_LEFT.set(Some(PDF_MAX_VALUES));
+    let options = lopdf::LoadOptions {
+        filter: Some(within_value_budget),
+        max_decompressed_size: Some(PDF_MAX_INFLATED_BYTES),
+        ..lopdf::LoadOptions::default()
+    };
+    // A parser bug must refuse the file, not take down the request with a 500.
+    let loaded =
+        std::panic::catch_unwind(|| lopdf::Document::load_mem_with_options(bytes, options));
+    let values_left = PDF_VALUES_LEFT.replace(None);
+    let document = match loaded {
+        Err(_) => return Err(refuse("its structure could not be parsed".to_owned())),
+        // A password-protected PDF: header, cross-reference data and trailer were read, and
+        // its objects need the password to be read further.
+        Ok(Err(lopdf::Error::InvalidPassword)) => return Ok(()),
+        Ok(Err(e)) => return Err(refuse(e.to_string())),
+        Ok(Ok(document)) => document,
+    };
+    if values_left.is_none_or(|left| left == 0) {
+        return Err(refuse(format!(
+            "it holds more than {PDF_MAX_VALUES} values"
+        )));
+    }
+    let catalog = document
+        .catalog()
+        .map_err(|e| refuse(format!("its trailer names no catalog ({e})")))?;
+    catalog
+        .get(b"Pages")
+        .and_then(lopdf::Object::as_reference)
+        .and_then(|pages| document.get_dictionary(pages))
+        .map_err(|e| refuse(format!("its catalog has no page tree ({e})")))?;
+    Ok(())
+}
+
+/// The parser's object filter: counts each parsed object's values against
+/// [`PDF_VALUES_LEFT`]; once they run out, every further object is dropped (and the check
+/// refuses the file), so what the parse keeps stays bounded.
+fn within_value_budget(
+    id: lopdf::ObjectId,
+    object: &mut lopdf::Object,
+) -> Option<(lopdf::ObjectId, lopdf::Object)> {
+    let left = PDF_VALUES_LEFT.get().unwrap_or(0);
+    let values = count_values(object, left);
+    if values >= left {
+        PDF_VALUES_LEFT.set(Some(0));
+        return None;
+    }
+    PDF_VALUES_LEFT.set(Some(left - values));
+    // Objects read directly from the file are kept as parsed (the returned copy is dropped);
+    // those from object streams are kept as returned. Both need the object.
+    Some((id, object.clone()))
+}
+
+/// The values in `object`, itself included, counting no further than `limit`.
+fn count_values(object: &lopdf::Object, limit: u64) -> u64 {
+    let mut count = 0u64;
+    let mut pending = vec![object];
+    while let Some(next) = pending.pop() {
+        count += 1;
+        if count >= limit {
+            break;
+        }
+        match next {
+            lopdf::Object::Array(items) => pending.extend(items),
+            lopdf::Object::Dictionary(dict) => pending.extend(dict.iter().map(|(_, v)| v)),
+            lopdf::Object::Stream(stream) => pending.extend(stream.dict.iter().map(|(_, v)| v)),
+            _ => {}
+        }
+    }
+    count
+}
+
+/// The tokens of a PDF outside its stream data (literal strings count as one, hex strings
+/// and delimiters generously), counting no further than just past `limit`.
+fn pdf_tokens(bytes: &[u8], limit: usize) -> usize {
+    let is_space = |b: u8| matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b'\x0c' | b'\0');
+    let is_delimiter = |b: u8| b"()<>[]{}/%".contains(&b);
+    let mut tokens = 0usize;
+    let mut at = 0usize;
+    while at < bytes.len() && tokens <= limit {
+        let b = bytes[at];
+        if is_space(b) {
+            at += 1;
+        } else if b == b'%' {
+            // A comment runs to the end of its line.
+            at += bytes[at..]
+                .iter()
+                .position(|&c| c == b'\r' || c == b'\n')
+                .unwrap_or(bytes.len() - at);
+        } else if b == b'(' {
+            // A literal string: balanced parentheses, backslash escapes; one value.
+            tokens += 1;
+            let mut depth = 0usize;
+            while at < bytes.len() {
+                match bytes[at] {
+                    b'\\' => at += 1,
+                    b'(' => depth += 1,
+                    b')' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            at += 1;
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+                at += 1;
+            }
+        } else if is_delimiter(b) {
+            tokens += 1;
+            at += 1;
+        } else {
+            let start = at;
+            while at < bytes.len() && !is_space(bytes[at]) && !is_delimiter(bytes[at]) {
+                at += 1;
+            }
+            tokens += 1;
+            if &bytes[start..at] == b"stream" {
+                // Stream data is not tokens: skip to its `endstream`.
+                at = match bytes[at..].windows(9).position(|w| w == b"endstream") {
+                    Some(end) => at + end + 9,
+                    None => bytes.len(),
+                };
+            }
+        }
+    }
+    tokens
+}
+
 /// A JPEG thumbnail fitting in `size` × `size`, keeping the aspect ratio.
 pub fn thumbnail(kind: Kind, bytes: &[u8], size: u32, max_pixels: u64) -> ApiResult<Vec<u8>> {
     let format = kind
@@ -93,6 +268,107 @@ mod tests {
         assert_eq!(sniff(b"RIFF\0\0\0\0WEBPVP8 "), Some(Kind::Webp));
         assert_eq!(sniff(b"%PDF-1.7"), Some(Kind::Pdf));
         assert_eq!(sniff(b"hello, I am text"), None);
+    }
+
+    /// A PDF of the given objects (numbered from 1; the first is the catalog), with a
+    /// cross-reference table whose offsets are counted here.
+    pub(super) fn pdf_of(objects: &[Vec<u8>]) -> Vec<u8> {
+        let mut pdf = b"%PDF-1.5\n".to_vec();
+        let mut offsets = Vec::new();
+        for (n, body) in objects.iter().enumerate() {
+            offsets.push(pdf.len());
+            pdf.extend_from_slice(format!("{} 0 obj\n", n + 1).as_bytes());
+            pdf.extend_from_slice(body);
+            pdf.extend_from_slice(b"\nendobj\n");
+        }
+        let xref = pdf.len();
+        let size = objects.len() + 1;
+        pdf.extend_from_slice(format!("xref\n0 {size}\n0000000000 65535 f \n").as_bytes());
+        for offset in offsets {
+            pdf.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
+        }
+        pdf.extend_from_slice(
+            format!("trailer\n<< /Size {size} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n")
+                .as_bytes(),
+        );
+        pdf
+    }
+
+    pub(super) fn minimal_pdf() -> Vec<u8> {
+        pdf_of(&[
+            b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_vec(),
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] >>".to_vec(),
+        ])
+    }
+
+    fn refusal(bytes: &[u8]) -> String {
+        match check_pdf(bytes, "files[0]") {
+            Err(ApiError::Validation { errors, .. }) => {
+                assert_eq!(errors.len(), 1, "{errors:?}");
+                errors["files[0]"][0].clone()
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_pdf_is_accepted_only_if_it_parses() {
+        check_pdf(&minimal_pdf(), "files[0]").expect("a valid PDF");
+        assert!(refusal(b"%PDF-1.4 garbage").contains("not a readable PDF"));
+        // Cut short inside its page tree. (A file cut after its last object is repaired from
+        // its objects, as readers do.)
+        let whole = minimal_pdf();
+        let pages = whole
+            .windows(7)
+            .position(|w| w == b"2 0 obj")
+            .expect("object 2");
+        refusal(&whole[..pages + 12]);
+        // Parses, but names no catalog with a page tree.
+        refusal(&pdf_of(&[b"<< /Type /Catalog >>".to_vec()]));
+    }
+
+    #[test]
+    fn a_pdf_of_too_many_tokens_is_refused_before_parsing() {
+        let mut flood = b"[".to_vec();
+        flood.extend(std::iter::repeat_n(b"0 ".as_slice(), PDF_MAX_TOKENS).flatten());
+        flood.push(b']');
+        let bytes = pdf_of(&[b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(), flood]);
+        assert!(refusal(&bytes).contains("tokens"));
+        // Stream data is not counted: the same bytes inside a stream are fine.
+        let mut stream = format!("<< /Length {} >>\nstream\n", PDF_MAX_TOKENS * 2).into_bytes();
+        stream.extend(std::iter::repeat_n(b"0 ".as_slice(), PDF_MAX_TOKENS).flatten());
+        stream.extend_from_slice(b"\nendstream");
+        assert!(pdf_tokens(&pdf_of(&[stream]), PDF_MAX_TOKENS) < 100);
+    }
+
+    #[test]
+    fn an_object_stream_inflating_past_the_limit_is_refused() {
+        // A few kilobytes that inflate to more than the limit when the object stream is read.
+        let mut content = b"4 0 ".to_vec();
+        content.resize(PDF_MAX_INFLATED_BYTES + 1024, b' ');
+        let mut stream = lopdf::Stream::new(
+            lopdf::dictionary! { "Type" => "ObjStm", "N" => 1, "First" => 4 },
+            content,
+        );
+        stream.compress().expect("compress");
+        assert!(stream.content.len() < 64 * 1024, "{}", stream.content.len());
+        let mut object = Vec::new();
+        object.extend_from_slice(
+            format!(
+                "<< /Type /ObjStm /N 1 /First 4 /Filter /FlateDecode /Length {} >>\nstream\n",
+                stream.content.len()
+            )
+            .as_bytes(),
+        );
+        object.extend_from_slice(&stream.content);
+        object.extend_from_slice(b"\nendstream");
+        let bytes = pdf_of(&[
+            b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
+            b"<< /Type /Pages /Kids [] /Count 0 >>".to_vec(),
+            object,
+        ]);
+        refusal(&bytes);
     }
 }
 
@@ -342,6 +618,32 @@ mod fuzz {
             let _ = sniff(&bytes);
             if kind != Kind::Pdf {
                 measure_checked(kind, &bytes, MAX_PIXELS)?;
+            }
+        }
+
+        /// Valid PDFs, corrupted or truncated past their signature, and arbitrary bytes
+        /// behind the signature: accepted or a 422 naming the part, never a 500 or a panic,
+        /// and quickly.
+        #[test]
+        fn pdfs_are_parsed_or_refused(
+            edits in prop::collection::vec((any::<u8>(), any::<usize>(), any::<u8>()), 0..6),
+            tail in prop::collection::vec(any::<u8>(), 0..256),
+            arbitrary in any::<bool>(),
+        ) {
+            let bytes = if arbitrary {
+                [b"%PDF-1.4\n".as_slice(), &tail].concat()
+            } else {
+                mutate(super::tests::minimal_pdf(), &edits)
+            };
+            let started = Instant::now();
+            let checked = check_pdf(&bytes, FIELD);
+            prop_assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+            match checked {
+                Ok(()) => {}
+                Err(ApiError::Validation { errors, .. }) => {
+                    prop_assert!(errors.keys().map(String::as_str).eq([FIELD]), "{errors:?}");
+                }
+                Err(other) => prop_assert!(false, "{other:?}"),
             }
         }
 

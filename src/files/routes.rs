@@ -1,4 +1,3 @@
-use actix_multipart::Multipart;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
 
@@ -11,16 +10,17 @@ use crate::extract;
 use crate::state::AppState;
 
 /// Upload one or more files (parts named `files`). JPEG, PNG, WebP and PDF, typed from their
-/// bytes; images must decode within the pixel limit. All parts are stored, or none.
+/// bytes; images must decode within the pixel limit and PDFs must parse. All parts are stored,
+/// or none.
 #[utoipa::path(
     operation_id = "upload_files",
     tag = "files",
     request_body(content = UploadForm, content_type = "multipart/form-data"),
     responses(
         (status = 201, body = Vec<FileOut>),
-        (status = 413, description = "A file over the size limit, or more than 10 files"),
+        (status = 413, description = "A file over the size limit, more than 10 files, or more than the uploader's storage quota has room for (refused as the bytes arrive)"),
         (status = 415, description = "Not JPEG, PNG, WebP or PDF"),
-        (status = 422, description = "An image that does not decode or has too many pixels"),
+        (status = 422, description = "An image that does not decode or has too many pixels, or a PDF that does not parse"),
         (status = 429, description = "Too many uploads from this user in the last minute, or too many at once (both upload routes count)", headers(("Retry-After" = u64))),
     )
 )]
@@ -28,7 +28,7 @@ use crate::state::AppState;
 pub async fn upload(
     state: web::Data<AppState>,
     principal: Principal,
-    payload: Multipart,
+    payload: super::body::UploadBody,
 ) -> ApiResult<HttpResponse> {
     principal.require(Action::UploadFiles)?;
     // Held until the upload is stored or refused; checked before the body is read.

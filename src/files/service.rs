@@ -1,26 +1,24 @@
 //! Who may see a file, and how uploads, downloads, thumbnails and deletes behave.
 
-use actix_multipart::{Multipart, MultipartError};
-use futures_util::StreamExt;
-use sha2::{Digest, Sha256};
+use std::io::{Read, Seek, SeekFrom, Write};
 
+use actix_multipart::MultipartError;
+use actix_web::web;
+use sha2::{Digest, Sha256};
+use tempfile::SpooledTempFile;
+
+pub use super::body::UploadBody;
 use super::dto::FileOut;
 use super::inspect::{self, Kind};
 use super::repo::{self, FileRow, NewFile};
 use crate::auth::{Principal, Role};
 use crate::db::DbConnection;
-use crate::error::{ApiError, ApiResult, Context};
+use crate::error::{ApiError, ApiResult, Context, OrInternal};
 use crate::state::AppState;
 
 pub const THUMBNAIL_DEFAULT: u32 = 256;
 pub const THUMBNAIL_MAX: u32 = 512;
 pub const THUMBNAIL_MIN: u32 = 16;
-
-/// One uploaded part, as received.
-pub struct Upload {
-    pub filename: String,
-    pub bytes: Vec<u8>,
-}
 
 pub fn file_out(f: FileRow) -> FileOut {
     FileOut {
@@ -159,32 +157,120 @@ pub async fn require_visible_image(
     }
 }
 
+/// Bytes of a part gathered on the async worker before they are handed to a blocking thread
+/// to be hashed and written: large enough that the hop is rare, small enough not to matter.
+const FLUSH_BYTES: usize = 256 * 1024;
+
+/// A part's bytes stay in memory up to this size, then move to an anonymous temporary file.
+const SPOOL_IN_MEMORY: usize = 64 * 1024;
+
+/// Enough of a part's first bytes to tell its type (the longest signature is WebP's 12).
+const SNIFF_BYTES: usize = 16;
+
+/// A part being received: its bytes so far in a spooled temporary file, hashed as they go.
+///
+/// The file is `tempfile`'s anonymous one, in the system's temporary directory (`TMPDIR`):
+/// unlinked as it is created, so it is gone once the handle is dropped, on every path (a
+/// refusal, an error, a client that disconnects, which drops the request's future) and even
+/// if the process is killed.
+struct Spool {
+    file: SpooledTempFile,
+    hasher: Sha256,
+    size: u64,
+}
+
+impl Spool {
+    fn new() -> Self {
+        Self {
+            file: SpooledTempFile::new(SPOOL_IN_MEMORY),
+            hasher: Sha256::new(),
+            size: 0,
+        }
+    }
+
+    /// Hashes and writes `bytes` on a blocking thread (file writes and hashing megabytes
+    /// never run on an async worker), handing the spool and the emptied buffer back.
+    async fn write(mut self, mut bytes: Vec<u8>) -> ApiResult<(Self, Vec<u8>)> {
+        web::block(move || {
+            self.hasher.update(&bytes);
+            self.file.write_all(&bytes)?;
+            self.size += bytes.len() as u64;
+            bytes.clear();
+            Ok::<_, std::io::Error>((self, bytes))
+        })
+        .await?
+        .or_internal()
+    }
+}
+
+/// One uploaded part, received whole into a spooled temporary file.
+struct Upload {
+    filename: String,
+    kind: Kind,
+    file: SpooledTempFile,
+    size: u64,
+    sha256: String,
+}
+
+impl Upload {
+    /// The part's bytes, read back from its file (on a blocking thread).
+    fn read_all(&mut self) -> std::io::Result<Vec<u8>> {
+        let mut bytes = Vec::with_capacity(usize::try_from(self.size).unwrap_or(0));
+        self.file.seek(SeekFrom::Start(0))?;
+        self.file.read_to_end(&mut bytes)?;
+        Ok(bytes)
+    }
+}
+
+/// What limits an upload while it is received.
+struct Limits {
+    /// Per file.
+    max_bytes: usize,
+    max_files: usize,
+    quota: i64,
+    /// What the uploader already stores, read before the body.
+    used: i64,
+}
+
 struct Checked {
     filename: String,
     kind: Kind,
     sha256: String,
     size: i64,
     dimensions: Option<(u32, u32)>,
-    bytes: Vec<u8>,
+    file: Upload,
 }
 
-/// Stores every part or none: each is typed from its bytes (415 for anything but JPEG, PNG,
-/// WebP or PDF) and images must decode within the pixel limit (422), before anything is
-/// written.
 /// Reads a `multipart/form-data` body (parts named `files`) within the upload limits, and
-/// stores every file or none.
+/// stores every file or none. Each part is typed from its bytes (415 for anything but JPEG,
+/// PNG, WebP or PDF), images must decode within the pixel limit and PDFs must parse (422),
+/// before anything is written.
+///
+/// Memory: the body is never held whole. Parts are streamed into spooled temporary files
+/// (hashed as they arrive), and refused (413) as soon as a file passes the per-file limit, the
+/// request passes the file count, or the bytes received would take the uploader past their
+/// quota: before the rest is read. Checking and storing then take one file's bytes into
+/// memory at a time (see [`crate::blobs::BlobStore::put_from`]).
 pub async fn upload_form(
     state: &AppState,
     principal: &Principal,
-    payload: Multipart,
+    payload: UploadBody,
 ) -> ApiResult<Vec<FileOut>> {
     let settings = &state.settings;
-    let parts = read_uploads(
-        payload,
-        settings.max_upload_bytes,
-        settings.max_files_per_upload,
-    )
-    .await?;
+    let uploader = principal.user_id;
+    // Read once before the body, so an upload that cannot fit is cut off as it arrives; the
+    // check under the uploader's lock when storing is still the one that decides.
+    let used = state
+        .db
+        .run(move |conn| Ok(repo::stored_bytes(conn, uploader)?))
+        .await?;
+    let limits = Limits {
+        max_bytes: settings.max_upload_bytes,
+        max_files: settings.max_files_per_upload,
+        quota: settings.upload_quota_bytes,
+        used,
+    };
+    let parts = read_uploads(payload, &limits).await?;
     upload(state, principal, parts).await
 }
 
@@ -199,48 +285,100 @@ fn multipart_error(e: MultipartError) -> ApiError {
     }
 }
 
-/// Reads the parts named `files`, each into a buffer of at most `max_bytes` (413 past it),
-/// and at most `max_files` of them (413 past that). Other parts are skipped.
-async fn read_uploads(
-    mut payload: Multipart,
-    max_bytes: usize,
-    max_files: usize,
-) -> ApiResult<Vec<Upload>> {
-    let mut uploads = Vec::new();
-    while let Some(field) = payload.next().await {
+fn unsupported(filename: &str) -> ApiError {
+    ApiError::UnsupportedMediaType(format!(
+        "{}: only JPEG, PNG, WebP and PDF files are accepted (the type is read from the bytes)",
+        sanitize_filename(filename)
+    ))
+}
+
+fn over_quota(incoming: i64, used: i64, quota: i64) -> ApiError {
+    ApiError::PayloadTooLarge(format!(
+        "these files ({incoming} bytes) would take your stored files past your quota of \
+         {quota} bytes ({used} used): delete some first"
+    ))
+}
+
+/// Streams the parts named `files` into spooled temporary files, at most `max_files` of them
+/// and `max_bytes` each, and no more bytes in all than the uploader's quota has room for (413
+/// for each, as soon as it is passed); a part whose first bytes are no accepted type is
+/// refused (415) there too. Other parts are read past and dropped.
+async fn read_uploads(mut payload: UploadBody, limits: &Limits) -> ApiResult<Vec<Upload>> {
+    let max_bytes = limits.max_bytes;
+    let room = limits.quota.saturating_sub(limits.used);
+    let mut uploads: Vec<Upload> = Vec::new();
+    let mut received: i64 = 0;
+    while let Some(field) = payload.next_part().await? {
         let mut field = field.map_err(multipart_error)?;
-        let is_file = field.name() == Some("files");
+        if field.name() != Some("files") {
+            while let Some(chunk) = payload.next_chunk(&mut field).await? {
+                chunk.map_err(multipart_error)?;
+            }
+            continue;
+        }
         let filename = field
             .content_disposition()
             .and_then(|d| d.get_filename())
             .unwrap_or("file")
             .to_owned();
-        if is_file && uploads.len() == max_files {
+        if uploads.len() == limits.max_files {
             return Err(ApiError::PayloadTooLarge(format!(
-                "at most {max_files} files per upload"
+                "at most {} files per upload",
+                limits.max_files
             )));
         }
-        let mut bytes = Vec::new();
-        while let Some(chunk) = field.next().await {
+        let mut spool = Spool::new();
+        let mut pending: Vec<u8> = Vec::with_capacity(FLUSH_BYTES);
+        let mut head: Vec<u8> = Vec::with_capacity(SNIFF_BYTES);
+        let mut kind = None;
+        let mut size = 0usize;
+        while let Some(chunk) = payload.next_chunk(&mut field).await? {
             let chunk = chunk.map_err(multipart_error)?;
-            if !is_file {
-                continue;
-            }
-            if bytes.len() + chunk.len() > max_bytes {
+            size += chunk.len();
+            if size > max_bytes {
                 return Err(ApiError::PayloadTooLarge(format!(
-                    "{filename} is over the {max_bytes}-byte limit per file"
+                    "{} is over the {max_bytes}-byte limit per file",
+                    sanitize_filename(&filename)
                 )));
             }
-            bytes.extend_from_slice(&chunk);
+            received = received.saturating_add(i64::try_from(chunk.len()).unwrap_or(i64::MAX));
+            if received > room {
+                return Err(over_quota(received, limits.used, limits.quota));
+            }
+            if kind.is_none() {
+                let wanted = SNIFF_BYTES - head.len();
+                head.extend_from_slice(&chunk[..wanted.min(chunk.len())]);
+                if head.len() == SNIFF_BYTES {
+                    kind = Some(inspect::sniff(&head).ok_or_else(|| unsupported(&filename))?);
+                }
+            }
+            pending.extend_from_slice(&chunk);
+            if pending.len() >= FLUSH_BYTES {
+                (spool, pending) = spool.write(pending).await?;
+            }
         }
-        if is_file {
-            uploads.push(Upload { filename, bytes });
+        let kind = match kind {
+            Some(kind) => kind,
+            // Shorter than the sniffing window.
+            None => inspect::sniff(&head).ok_or_else(|| unsupported(&filename))?,
+        };
+        if !pending.is_empty() {
+            (spool, _) = spool.write(pending).await?;
         }
+        uploads.push(Upload {
+            filename,
+            kind,
+            file: spool.file,
+            size: spool.size,
+            sha256: hex::encode(spool.hasher.finalize()),
+        });
     }
     Ok(uploads)
 }
 
-pub async fn upload(
+/// Checks every received part (images decoded under the pixel limit, PDFs parsed), one file
+/// in memory at a time, then stores them all in one transaction, or none.
+async fn upload(
     state: &AppState,
     principal: &Principal,
     parts: Vec<Upload>,
@@ -258,31 +396,26 @@ pub async fn upload(
             parts
                 .into_iter()
                 .enumerate()
-                .map(|(n, part)| {
-                    let filename = sanitize_filename(&part.filename);
-                    let kind = inspect::sniff(&part.bytes).ok_or_else(|| {
-                        ApiError::UnsupportedMediaType(format!(
-                            "{filename}: only JPEG, PNG, WebP and PDF files are accepted \
-                             (the type is read from the bytes)"
-                        ))
-                    })?;
-                    let filename = with_extension_of(filename, kind);
+                .map(|(n, mut part)| {
+                    let field = format!("files[{n}]");
+                    let kind = part.kind;
+                    let filename = with_extension_of(sanitize_filename(&part.filename), kind);
+                    let bytes = part.read_all().or_internal()?;
                     let dimensions = match kind {
-                        Kind::Pdf => None,
-                        _ => Some(inspect::measure(
-                            kind,
-                            &part.bytes,
-                            max_pixels,
-                            &format!("files[{n}]"),
-                        )?),
+                        Kind::Pdf => {
+                            inspect::check_pdf(&bytes, &field)?;
+                            None
+                        }
+                        _ => Some(inspect::measure(kind, &bytes, max_pixels, &field)?),
                     };
+                    drop(bytes);
                     Ok(Checked {
-                        sha256: hex::encode(Sha256::digest(&part.bytes)),
-                        size: i64::try_from(part.bytes.len()).unwrap_or(i64::MAX),
+                        sha256: part.sha256.clone(),
+                        size: i64::try_from(part.size).unwrap_or(i64::MAX),
                         filename,
                         kind,
                         dimensions,
-                        bytes: part.bytes,
+                        file: part,
                     })
                 })
                 .collect()
@@ -300,15 +433,15 @@ pub async fn upload(
             let used = repo::stored_bytes(conn, uploader)?;
             let incoming: i64 = checked.iter().map(|c| c.size).sum();
             if used.saturating_add(incoming) > quota {
-                return Err(ApiError::PayloadTooLarge(format!(
-                    "these files ({incoming} bytes) would take your stored files past your \
-                     quota of {quota} bytes ({used} used): delete some first"
-                )));
+                return Err(over_quota(incoming, used, quota));
             }
             checked
                 .into_iter()
-                .map(|c| {
-                    blobs.put(conn, &c.sha256, &c.bytes)?;
+                .map(|mut c| {
+                    c.file.file.seek(SeekFrom::Start(0)).or_internal()?;
+                    blobs.put_from(conn, &c.sha256, &mut c.file.file)?;
+                    // The temporary file goes as soon as its bytes are stored.
+                    drop(c.file);
                     let (width, height) = match c.dimensions {
                         Some((w, h)) => (i32::try_from(w).ok(), i32::try_from(h).ok()),
                         None => (None, None),

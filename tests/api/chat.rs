@@ -24,7 +24,10 @@ async fn upload(app: &TestApp, who: &Session, name: &str, bytes: &[u8]) -> i64 {
     id(&stored[0])
 }
 
-const PDF: &[u8] = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n";
+/// A small valid PDF (files are PDFs only if they parse as one).
+fn small_pdf() -> Vec<u8> {
+    crate::uploads_streamed::minimal_pdf("order")
+}
 
 /// Sends a text message and returns it.
 pub async fn say(app: &TestApp, who: &Session, chat: i64, body: &str) -> Value {
@@ -266,7 +269,7 @@ async fn messages_follow_the_content_rules_and_files_follow_the_chat() {
         .await
         .problem(404);
     // A PDF is no image; as a file it is fine.
-    let pdf = upload(&app, &customer, "order.pdf", PDF).await;
+    let pdf = upload(&app, &customer, "order.pdf", &small_pdf()).await;
     let png_bytes = crate::files::image_bytes(4, 4, image::ImageFormat::Png);
     let png = upload(&app, &customer, "shelf.png", &png_bytes).await;
     let problem = app
@@ -297,7 +300,7 @@ async fn messages_follow_the_content_rules_and_files_follow_the_chat() {
         .await
         .problem(404);
     // Someone else's file cannot be posted.
-    let secret = upload(&app, &outsider, "mine.pdf", PDF).await;
+    let secret = upload(&app, &outsider, "mine.pdf", &small_pdf()).await;
     app.post(
         &path,
         Some(&customer.token),

@@ -22,4 +22,5 @@ mod rate_limits;
 mod realtime;
 mod replenishment;
 mod security;
+mod uploads_streamed;
 mod video;
