@@ -1,5 +1,6 @@
 //! Crash safety: the real server binary is killed with SIGKILL in the middle of a write load
-//! (stock adjustments and chat messages, each with its events and webhook deliveries), and
+//! (stock adjustments, replenishment fulfilments and chat messages, each with its events and
+//! webhook deliveries), and
 //! what it answered must all be there afterwards, with nothing half-applied. Runs on
 //! whichever backend the suite runs on (`TEST_DATABASE_URL`).
 
@@ -17,6 +18,9 @@ use crate::common::{Session, TestApp};
 /// Acknowledged writes to wait for before the kill: enough that many are in flight at once.
 const ACKED_BEFORE_KILL: usize = 150;
 const WRITERS: usize = 8;
+/// Pending replenishment requests the writers fulfil: the most a customer may have pending
+/// (after them, writers adjust instead).
+const REQUESTS: usize = 100;
 
 /// The server binary on `database_url`, as an operator runs it (its own process, so SIGKILL
 /// stops it between any two instructions).
@@ -94,24 +98,39 @@ impl Drop for Process {
     }
 }
 
-/// What the killed server answered 2xx: movement ids and message ids.
+/// What the killed server answered 2xx: movement ids, message ids and fulfilled requests.
 #[derive(Default)]
 struct Acked {
     movements: Vec<i64>,
     messages: Vec<i64>,
+    fulfilled: Vec<i64>,
 }
 
 impl Acked {
     fn len(&self) -> usize {
-        self.movements.len() + self.messages.len()
+        self.movements.len() + self.messages.len() + self.fulfilled.len()
     }
+}
+
+/// One write of the rotation each writer goes through.
+enum Write {
+    Adjustment,
+    Message,
+    Fulfilment(i64),
+}
+
+/// Where the writers work: the item, the chat, and the pending requests left to fulfil.
+#[derive(Clone)]
+struct Targets {
+    item: i64,
+    chat: i64,
+    pending: Arc<Mutex<Vec<i64>>>,
 }
 
 async fn write_until_killed(
     base: String,
     token: String,
-    item: i64,
-    chat: i64,
+    targets: Targets,
     writer: usize,
     acked: Arc<Mutex<Acked>>,
     killed: Arc<AtomicBool>,
@@ -123,18 +142,32 @@ async fn write_until_killed(
         if killed.load(Ordering::SeqCst) {
             return;
         }
-        let (path, body) = if round % 2 == 0 {
-            let delta = if (round / 2 + writer) % 2 == 0 { 1 } else { -1 };
-            let reason = if delta > 0 { "restock" } else { "consume" };
-            (
-                format!("/api/v1/items/{item}/adjustments"),
-                json!({"delta": delta, "reason": reason}),
-            )
-        } else {
-            (
+        let (item, chat) = (targets.item, targets.chat);
+        let write = match round % 3 {
+            0 => Write::Adjustment,
+            1 => Write::Message,
+            _ => match targets.pending.lock().expect("pending").pop() {
+                Some(request) => Write::Fulfilment(request),
+                None => Write::Adjustment,
+            },
+        };
+        let (path, body) = match write {
+            Write::Adjustment => {
+                let delta = if (round / 3 + writer) % 2 == 0 { 1 } else { -1 };
+                let reason = if delta > 0 { "restock" } else { "consume" };
+                (
+                    format!("/api/v1/items/{item}/adjustments"),
+                    json!({"delta": delta, "reason": reason}),
+                )
+            }
+            Write::Message => (
                 format!("/api/v1/chats/{chat}/messages"),
                 json!({"kind": "text", "body": format!("writer {writer}, round {round}")}),
-            )
+            ),
+            Write::Fulfilment(request) => (
+                format!("/api/v1/replenishment-requests/{request}/fulfil"),
+                json!({}),
+            ),
         };
         let sent = client
             .post(format!("{base}{path}"))
@@ -152,16 +185,18 @@ async fn write_until_killed(
             continue;
         };
         let mut acked = acked.lock().expect("acked");
-        if round % 2 == 0 {
-            for movement in answer["movements"].as_array().expect("movements") {
-                acked
-                    .movements
-                    .push(movement["id"].as_i64().expect("movement id"));
+        match write {
+            Write::Adjustment => {
+                for movement in answer["movements"].as_array().expect("movements") {
+                    acked
+                        .movements
+                        .push(movement["id"].as_i64().expect("movement id"));
+                }
             }
-        } else {
-            acked
+            Write::Message => acked
                 .messages
-                .push(answer["id"].as_i64().expect("message id"));
+                .push(answer["id"].as_i64().expect("message id")),
+            Write::Fulfilment(request) => acked.fulfilled.push(request),
         }
     }
 }
@@ -222,6 +257,27 @@ async fn a_sigkill_mid_write_loses_nothing_answered_and_half_applies_nothing() {
         .ok(201)["id"]
         .as_i64()
         .expect("item id");
+    // A customer's pending requests, one unit each, for the writers to fulfil.
+    let customer = app.customer("cora").await;
+    let mut pending = Vec::new();
+    for _ in 0..REQUESTS {
+        pending.push(
+            app.post(
+                "/api/v1/replenishment-requests",
+                Some(&customer.token),
+                json!({"item_id": item, "quantity": 1}),
+            )
+            .await
+            .ok(201)["id"]
+                .as_i64()
+                .expect("request id"),
+        );
+    }
+    let targets = Targets {
+        item,
+        chat,
+        pending: Arc::new(Mutex::new(pending)),
+    };
 
     let mut server = Process::start(&app.database_url).await;
     let acked = Arc::new(Mutex::new(Acked::default()));
@@ -231,8 +287,7 @@ async fn a_sigkill_mid_write_loses_nothing_answered_and_half_applies_nothing() {
             actix_rt::spawn(write_until_killed(
                 server.base.clone(),
                 owner.token.clone(),
-                item,
-                chat,
+                targets.clone(),
                 writer,
                 acked.clone(),
                 killed.clone(),
@@ -250,6 +305,10 @@ async fn a_sigkill_mid_write_loses_nothing_answered_and_half_applies_nothing() {
         writer.await.expect("a writer ends");
     }
     let acked = std::mem::take(&mut *acked.lock().expect("acked"));
+    assert!(
+        !acked.fulfilled.is_empty() && !acked.messages.is_empty(),
+        "every kind of write was answered before the kill"
+    );
 
     // Started again on the same database, it serves, and everything answered is there.
     let restarted = Process::start(&app.database_url).await;
@@ -280,6 +339,48 @@ async fn a_sigkill_mid_write_loses_nothing_answered_and_half_applies_nothing() {
     assert_eq!(
         stock, ledger_sum,
         "stock and ledger disagree after the crash"
+    );
+
+    // Every fulfilment answered is fulfilled, and none is half-applied: the customer holds
+    // exactly one unit per fulfilled request (the stock side is in the ledger above), and
+    // every request is still there, fulfilled or pending.
+    let requests = app
+        .all_pages(
+            "/api/v1/replenishment-requests?limit=200",
+            Some(&owner.token),
+        )
+        .await;
+    assert_eq!(requests.len(), REQUESTS, "requests lost");
+    let fulfilled: std::collections::HashSet<i64> = requests
+        .iter()
+        .filter(|r| r["status"] == "fulfilled")
+        .filter_map(|r| r["id"].as_i64())
+        .collect();
+    let lost: Vec<_> = acked
+        .fulfilled
+        .iter()
+        .filter(|id| !fulfilled.contains(id))
+        .collect();
+    assert!(lost.is_empty(), "answered fulfilments lost: {lost:?}");
+    assert!(
+        requests
+            .iter()
+            .all(|r| r["status"] == "fulfilled" || r["status"] == "pending"),
+        "a request in another state"
+    );
+    let held: i64 = app
+        .all_pages(
+            &format!("/api/v1/customers/{}/inventory?limit=200", customer.id),
+            Some(&owner.token),
+        )
+        .await
+        .iter()
+        .filter_map(|h| h["quantity"].as_i64())
+        .sum();
+    assert_eq!(
+        held,
+        i64::try_from(fulfilled.len()).expect("a count"),
+        "holdings and fulfilled requests disagree after the crash"
     );
 
     let messages = app
