@@ -141,16 +141,8 @@ mod fuzz {
     }
 
     fn json_value() -> impl Strategy<Value = Value> {
-        let leaf = prop_oneof![
-            Just(Value::Null),
-            any::<bool>().prop_map(Value::from),
-            any::<i64>().prop_map(Value::from),
-            any::<u64>().prop_map(Value::from),
-            any::<f64>().prop_map(Value::from),
-            Just(json!(1e300)),
-            Just(json!(3.0)),
-            ".{0,12}".prop_map(Value::from),
-            prop::sample::select(vec![
+        crate::proptest_support::json_value(
+            &[
                 "message.send",
                 "typing",
                 "ping",
@@ -159,11 +151,8 @@ mod fuzz {
                 "file",
                 "Message.Send",
                 "",
-            ])
-            .prop_map(Value::from),
-        ];
-        leaf.prop_recursive(4, 32, 6, |inner| {
-            let key = prop::sample::select(vec![
+            ],
+            &[
                 "type",
                 "chat_id",
                 "kind",
@@ -172,14 +161,8 @@ mod fuzz {
                 "client_id",
                 "extra",
                 "",
-            ])
-            .prop_map(str::to_owned);
-            prop_oneof![
-                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::from),
-                prop::collection::btree_map(key, inner, 0..6)
-                    .prop_map(|m| Value::Object(m.into_iter().collect())),
-            ]
-        })
+            ],
+        )
     }
 
     /// A well-formed frame of each type, then with one field broken, dropped or added.

@@ -514,32 +514,10 @@ mod fuzz {
     }
 
     fn json_value() -> impl Strategy<Value = serde_json::Value> {
-        use serde_json::Value;
-        let leaf = prop_oneof![
-            Just(Value::Null),
-            any::<bool>().prop_map(Value::from),
-            any::<i64>().prop_map(Value::from),
-            any::<f64>().prop_map(Value::from),
-            ".{0,12}".prop_map(Value::from),
-            prop::sample::select(vec![
-                "grayscale",
-                "thumbnail",
-                "edges",
-                "barcodes",
-                "Edges",
-                ""
-            ])
-            .prop_map(Value::from),
-        ];
-        leaf.prop_recursive(4, 32, 6, |inner| {
-            let key = prop::sample::select(vec!["frame", "ops", "type", "seq", "x", "FRAME"])
-                .prop_map(str::to_owned);
-            prop_oneof![
-                prop::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::from),
-                prop::collection::btree_map(key, inner, 0..4)
-                    .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
-            ]
-        })
+        crate::proptest_support::json_value(
+            &["grayscale", "thumbnail", "edges", "barcodes", "Edges", ""],
+            &["frame", "ops", "type", "seq", "x", "FRAME"],
+        )
     }
 
     proptest! {
