@@ -164,37 +164,21 @@ async fn an_upload_past_the_quota_is_refused_and_stores_nothing() {
         .spawn()
         .await;
     let c = app.customer("quentin").await;
-    // Three files where two and a half fit: refused while the third arrives.
-    let refused = upload(
-        &app,
-        &c,
-        &[
-            ("files", "a.png", &photo),
-            ("files", "b.png", &photo),
-            ("files", "c.png", &photo),
-        ],
-    )
-    .await
-    .problem(413);
-    assert!(
-        refused["detail"].as_str().unwrap_or("").contains("quota"),
-        "{refused}"
-    );
-    assert_eq!(stored(&app).await, (0, 0));
-    // The compatibility route shares the quota and the refusal.
-    upload_to(
-        &app,
-        "/api/user/upload-files",
-        &c,
-        &[
-            ("files", "a.png", &photo),
-            ("files", "b.png", &photo),
-            ("files", "c.png", &photo),
-        ],
-    )
-    .await
-    .problem(413);
-    assert_eq!(stored(&app).await, (0, 0));
+    // Three files where two and a half fit: refused while the third arrives. The
+    // compatibility route shares the quota and the refusal.
+    for path in ["/api/v1/files", "/api/user/upload-files"] {
+        let three = [
+            ("files", "a.png", photo.as_slice()),
+            ("files", "b.png", photo.as_slice()),
+            ("files", "c.png", photo.as_slice()),
+        ];
+        let refused = upload_to(&app, path, &c, &three).await.problem(413);
+        assert!(
+            refused["detail"].as_str().unwrap_or("").contains("quota"),
+            "{path}: {refused}"
+        );
+        assert_eq!(stored(&app).await, (0, 0), "{path}");
+    }
     // Two fit.
     upload(
         &app,
