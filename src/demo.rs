@@ -63,6 +63,7 @@ fn acting(user_id: i64, role: Role) -> Principal {
         role,
         session_id: None,
         bot_id: None,
+        ticket: None,
     }
 }
 

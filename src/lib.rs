@@ -12,6 +12,7 @@ pub mod blocking;
 pub mod bootstrap;
 pub mod bots;
 pub mod chat;
+pub mod coherence;
 pub mod compat;
 pub mod config;
 pub mod connections;

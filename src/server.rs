@@ -32,7 +32,7 @@ fn start_event_tasks(state: &web::Data<AppState>) -> Result<(), StartError> {
             state.db.clone(),
             std::sync::Arc::downgrade(state.events.hub()),
             state.events.instance().to_owned(),
-            state.authenticator.sessions.clone(),
+            state.feed.clone(),
         )?;
     }
     repeat_every(

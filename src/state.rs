@@ -11,6 +11,7 @@ use crate::auth::session_cache::SessionCache;
 use crate::auth::tokens::TokenKeys;
 use crate::blobs::{BlobStore, DatabaseBlobs};
 use crate::blocking::BoundedPool;
+use crate::coherence::{ChangeFeed, KeyedMemory, ITEMS_CHANNEL};
 use crate::config::{sqlite_path, Backend, Settings};
 use crate::db::{self, Db};
 use crate::events::EventBus;
@@ -47,6 +48,11 @@ pub struct AppState {
     pub alert_scan: Arc<tokio::sync::Notify>,
     /// Wakes this process's webhook worker before its next poll (a redelivery was asked for).
     pub webhooks: Arc<tokio::sync::Notify>,
+    /// How this process's memories hear of changes (see `crate::coherence`).
+    pub feed: Arc<ChangeFeed>,
+    /// Items and their stocked batches as last read (`inventory` keeps it; None when
+    /// `STOCKROOM_ITEM_CACHE_MB` is 0).
+    pub item_memory: Option<Arc<KeyedMemory>>,
 }
 
 /// Abuse limits, counted in the database (shared by every process).
@@ -98,15 +104,31 @@ impl AppState {
             &settings.jwt_secret,
             settings.access_token_ttl,
         ));
-        let db = Db::new(pool, settings.backend);
-        let sessions = Arc::new(match settings.backend {
-            Backend::Sqlite => SessionCache::for_sqlite(sqlite_path(&settings.database_url)),
-            Backend::Postgres => SessionCache::for_postgres(),
+        let (feed, sqlite_file) = match settings.backend {
+            Backend::Sqlite => (
+                ChangeFeed::local(),
+                Some(sqlite_path(&settings.database_url)),
+            ),
+            Backend::Postgres => (ChangeFeed::listened(), None),
+        };
+        let feed = Arc::new(feed);
+        let db = Db::new(pool, settings.backend, feed.clone());
+        let sessions = Arc::new(match sqlite_file {
+            Some(path) => SessionCache::for_sqlite(path),
+            None => SessionCache::for_postgres(&feed),
         });
+        feed.join(sessions.clone());
+        let item_memory = KeyedMemory::new(
+            ITEMS_CHANNEL,
+            settings.item_cache_mb << 20,
+            &feed,
+            sqlite_file,
+        );
         let authenticator = web::Data::new(Authenticator {
             tokens: tokens.clone(),
             db: db.clone(),
             sessions,
+            feed: feed.clone(),
         });
         let events = Arc::new(EventBus::new(&settings));
         let video_sockets = Slots::new(settings.ws_sockets_per_user);
@@ -130,6 +152,8 @@ impl AppState {
             video_sockets,
             blobs: Arc::new(DatabaseBlobs),
             events,
+            feed,
+            item_memory,
         })
     }
 }

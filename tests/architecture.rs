@@ -10,6 +10,7 @@ const PLUMBING: &[&str] = &[
     "auth",
     "blobs",
     "blocking",
+    "coherence",
     "config",
     "connections",
     "db",

@@ -12,6 +12,7 @@ use super::principal::Principal;
 use super::session_cache::SessionCache;
 use super::tokens::TokenKeys;
 use super::Role;
+use crate::coherence::{ChangeFeed, Ticket};
 use crate::db::Db;
 use crate::error::{ApiError, ApiResult};
 
@@ -24,6 +25,8 @@ pub struct Authenticator {
     /// Live sessions this process remembers (see its module for how revocation stays
     /// immediate).
     pub sessions: Arc<SessionCache>,
+    /// How this process hears of changes (the fence requests wait on, on PostgreSQL).
+    pub feed: Arc<ChangeFeed>,
 }
 
 enum Credentials {
@@ -75,10 +78,11 @@ pub async fn live_role(
     auth: &Authenticator,
     session_id: i64,
     user_id: i64,
+    ticket: Option<Ticket>,
 ) -> ApiResult<Option<Role>> {
     if let Some(role) = auth
         .sessions
-        .lookup(session_id, user_id, crate::time::now())
+        .lookup(session_id, user_id, crate::time::now(), ticket)
         .await
     {
         return Ok(Some(role));
@@ -98,11 +102,14 @@ pub async fn live_role(
 
 /// Verifies the credentials of `req`.
 pub async fn authenticate(auth: &Authenticator, req: &ServiceRequest) -> ApiResult<Principal> {
+    // Taken first: what memory answers for this request must include every change
+    // committed before it arrived.
+    let ticket = auth.feed.ticket();
     match credentials(req)? {
         Credentials::Bearer(token) => {
             let (user_id, claims) = auth.tokens.verify(&token)?;
             let session_id = claims.sid;
-            let role = live_role(auth, session_id, user_id)
+            let role = live_role(auth, session_id, user_id, ticket)
                 .await?
                 .ok_or_else(|| ApiError::Unauthorized("the session has ended".to_owned()))?;
             Ok(Principal {
@@ -110,6 +117,7 @@ pub async fn authenticate(auth: &Authenticator, req: &ServiceRequest) -> ApiResu
                 role,
                 session_id: Some(session_id),
                 bot_id: None,
+                ticket,
             })
         }
         Credentials::Bot(token) => {
@@ -124,6 +132,7 @@ pub async fn authenticate(auth: &Authenticator, req: &ServiceRequest) -> ApiResu
                 role: super::policy::Role::Bot,
                 session_id: None,
                 bot_id: Some(bot_id),
+                ticket,
             })
         }
     }

@@ -5,6 +5,7 @@ use std::future::{ready, Ready};
 use actix_web::{dev::Payload, FromRequest, HttpMessage, HttpRequest};
 
 use super::policy::{allows, Action, Role};
+use crate::coherence::Ticket;
 use crate::error::{ApiError, ApiResult};
 
 #[derive(Debug, Clone)]
@@ -15,6 +16,9 @@ pub struct Principal {
     pub session_id: Option<i64>,
     /// Set when the caller is a bot (authenticated with `Authorization: Bot …`).
     pub bot_id: Option<i64>,
+    /// Taken when the request arrived: memory that answers for it waits for this ticket to
+    /// pass the fence (PostgreSQL; see `crate::coherence`). None takes one when needed.
+    pub ticket: Option<Ticket>,
 }
 
 impl Principal {

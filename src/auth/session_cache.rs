@@ -14,29 +14,26 @@
 //!   process that opens it, so another process sees the change on its next request;
 //! - on PostgreSQL, triggers on `sessions` and `users` send a `NOTIFY` when a session is
 //!   revoked or a user's role or erasure changes (no code path can forget to), and each
-//!   process's event listener moves its epoch when it hears one. A notice travels on its
-//!   own, so before believing memory a request waits for a [`Fence`]: a round trip on the
-//!   listening connection that started after the request arrived. PostgreSQL delivers the
-//!   notices committed before a query ahead of that query's answer, so once the round trip
-//!   is back, every revocation committed before the request arrived has moved the epoch.
-//!   One round trip serves every request that arrived while the previous one was out, so
-//!   the cost is a fraction of a millisecond of latency, not a query per request. While the
-//!   listener is not connected, or a round trip takes longer than [`FENCE_TIMEOUT`],
-//!   requests ask the database, as they would with no cache at all.
+//!   process's event listener moves its epoch when it hears one. Before believing memory a
+//!   request waits for the listener's fence, as every memory kept current this way does
+//!   (see `crate::coherence`): once it passes, every revocation committed before the request
+//!   arrived has moved the epoch. While the listener is not connected, or a round trip is
+//!   slow, requests ask the database, as they would with no cache at all.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use chrono::NaiveDateTime;
-use tokio::sync::{watch, Notify};
 
 use super::policy::Role;
+use crate::coherence::{ChangeFeed, Fence, Remembers, SharedCounter, Ticket};
+
+/// Where the database's triggers announce that login sessions ended (see the migration
+/// `session_notices`).
+pub const SESSIONS_CHANNEL: &str = "stockroom_sessions";
 
 /// Sessions remembered at most (about 64 bytes each); past it the least used are dropped.
 const CAPACITY: usize = 100_000;
-
-/// How long a request waits for the listener's round trip before asking the database.
-pub const FENCE_TIMEOUT: Duration = Duration::from_millis(250);
 
 #[derive(Clone)]
 struct Remembered {
@@ -53,57 +50,7 @@ enum Shared {
     /// A counter in a file mapped by every process on the same SQLite database.
     File(SharedCounter),
     /// PostgreSQL: the event listener's notices, fenced by its round trips.
-    Listener(Fence),
-}
-
-/// Round trips on the listening connection that requests wait for (see the module
-/// documentation). Rounds are numbered; a request arriving when `started` is n needs round
-/// n + 1 or later to have finished.
-pub struct Fence {
-    started: AtomicU64,
-    finished: watch::Sender<u64>,
-    wanted: Notify,
-    connected: AtomicBool,
-}
-
-impl Fence {
-    fn new() -> Self {
-        Self {
-            started: AtomicU64::new(0),
-            finished: watch::Sender::new(0),
-            wanted: Notify::new(),
-            connected: AtomicBool::new(false),
-        }
-    }
-
-    /// Whether every notice committed before this call has been heard (false when the
-    /// listener is away or slow).
-    async fn pass(&self) -> bool {
-        if !self.connected.load(Ordering::SeqCst) {
-            return false;
-        }
-        let needed = self.started.load(Ordering::SeqCst) + 1;
-        let mut finished = self.finished.subscribe();
-        self.wanted.notify_one();
-        let passed =
-            tokio::time::timeout(FENCE_TIMEOUT, finished.wait_for(|done| *done >= needed)).await;
-        matches!(passed, Ok(Ok(_)))
-    }
-
-    /// Waits until a request needs a round trip, and numbers it (for the listener).
-    pub async fn next_round(&self) -> u64 {
-        self.wanted.notified().await;
-        self.started.fetch_add(1, Ordering::SeqCst) + 1
-    }
-
-    /// Round `round` came back: the notices committed before it started have been heard.
-    pub fn finished(&self, round: u64) {
-        self.finished.send_if_modified(|done| {
-            let moved = round > *done;
-            *done = (*done).max(round);
-            moved
-        });
-    }
+    Listener(Arc<Fence>),
 }
 
 pub struct SessionCache {
@@ -148,15 +95,10 @@ impl SessionCache {
     }
 
     /// For PostgreSQL: believed only through the event listener's fence.
-    pub fn for_postgres() -> Self {
-        Self::new(Shared::Listener(Fence::new()), true)
-    }
-
-    /// The fence the PostgreSQL listener keeps (None on SQLite).
-    pub fn fence(&self) -> Option<&Fence> {
-        match &self.shared {
-            Shared::Listener(fence) => Some(fence),
-            Shared::Nothing | Shared::File(_) => None,
+    pub fn for_postgres(feed: &ChangeFeed) -> Self {
+        match feed.fence() {
+            Some(fence) => Self::new(Shared::Listener(fence.clone()), true),
+            None => Self::disabled(),
         }
     }
 
@@ -170,13 +112,20 @@ impl SessionCache {
     }
 
     /// The role behind a live session this process remembers, or `None` (ask the database).
-    pub async fn lookup(&self, session_id: i64, user_id: i64, now: NaiveDateTime) -> Option<Role> {
+    /// `ticket` is the fence's, taken when the request arrived (PostgreSQL).
+    pub async fn lookup(
+        &self,
+        session_id: i64,
+        user_id: i64,
+        now: NaiveDateTime,
+        ticket: Option<Ticket>,
+    ) -> Option<Role> {
         if !self.enabled {
             return None;
         }
         let remembered = self.entries.get(&session_id)?;
         if let Shared::Listener(fence) = &self.shared {
-            if !fence.pass().await {
+            if !fence.pass(ticket.unwrap_or_else(|| fence.ticket())).await {
                 return None;
             }
         }
@@ -231,65 +180,19 @@ impl SessionCache {
         self.local_epoch.fetch_add(1, Ordering::SeqCst);
         self.entries.clear();
     }
-
-    /// The listener listens (again). Whatever ended while nobody listened is forgotten.
-    pub fn listening(&self) {
-        self.heard_sessions_changed();
-        if let Some(fence) = self.fence() {
-            fence.connected.store(true, Ordering::SeqCst);
-        }
-    }
-
-    /// The listener lost its connection: believe nothing until it listens again.
-    pub fn not_listening(&self) {
-        if let Some(fence) = self.fence() {
-            fence.connected.store(false, Ordering::SeqCst);
-        }
-        self.heard_sessions_changed();
-    }
 }
 
-/// A 64-bit counter in a file that every process on the same SQLite database maps, read
-/// and moved with atomic operations (as SQLite shares its own `-shm` index between
-/// processes).
-struct SharedCounter {
-    map: memmap2::MmapMut,
-}
-
-impl SharedCounter {
-    fn open(path: &str) -> std::io::Result<Self> {
-        let mut options = std::fs::OpenOptions::new();
-        options.read(true).write(true).create(true).truncate(false);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        let file = options.open(path)?;
-        // Growing a new file to 8 zero bytes is the same whichever process does it first.
-        if file.metadata()?.len() < 8 {
-            file.set_len(8)?;
-        }
-        // SAFETY: the mapping is only ever read and written through the one `AtomicU64`
-        // below. Other processes change it concurrently, which is exactly what atomics on
-        // shared memory are for; nobody truncates the file while it is mapped.
-        let map = unsafe { memmap2::MmapOptions::new().len(8).map_mut(&file)? };
-        Ok(Self { map })
+impl Remembers for SessionCache {
+    fn channel(&self) -> &'static str {
+        SESSIONS_CHANNEL
     }
 
-    fn counter(&self) -> &AtomicU64 {
-        let ptr = self.map.as_ptr();
-        debug_assert_eq!(ptr.align_offset(std::mem::align_of::<AtomicU64>()), 0);
-        // SAFETY: the mapping is page-aligned, 8 bytes long and lives as long as `self`.
-        unsafe { &*ptr.cast::<AtomicU64>() }
+    fn heard(&self, _payload: &str) {
+        self.heard_sessions_changed();
     }
 
-    fn load(&self) -> u64 {
-        self.counter().load(Ordering::SeqCst)
-    }
-
-    fn bump(&self) {
-        self.counter().fetch_add(1, Ordering::SeqCst);
+    fn forget_all(&self) {
+        self.heard_sessions_changed();
     }
 }
 
@@ -311,15 +214,19 @@ mod tests {
         let here = SessionCache::for_sqlite(path);
         let there = SessionCache::for_sqlite(path);
         here.remember(7, 1, Role::Worker, day(20), here.stamp());
-        assert_eq!(here.lookup(7, 1, day(3)).await, Some(Role::Worker));
+        assert_eq!(here.lookup(7, 1, day(3), None).await, Some(Role::Worker));
         assert_eq!(
-            here.lookup(7, 2, day(3)).await,
+            here.lookup(7, 2, day(3), None).await,
             None,
             "another user's token"
         );
-        assert_eq!(here.lookup(7, 1, day(21)).await, None, "an expired session");
+        assert_eq!(
+            here.lookup(7, 1, day(21), None).await,
+            None,
+            "an expired session"
+        );
         there.sessions_changed();
-        assert_eq!(here.lookup(7, 1, day(3)).await, None);
+        assert_eq!(here.lookup(7, 1, day(3), None).await, None);
     }
 
     #[tokio::test]
@@ -328,19 +235,25 @@ mod tests {
         let stamp = cache.stamp();
         cache.sessions_changed();
         cache.remember(7, 1, Role::Owner, day(20), stamp);
-        assert_eq!(cache.lookup(7, 1, day(3)).await, None);
+        assert_eq!(cache.lookup(7, 1, day(3), None).await, None);
     }
 
     #[tokio::test]
     async fn postgres_memory_is_believed_only_after_a_round_trip_that_began_later() {
-        let cache = std::sync::Arc::new(SessionCache::for_postgres());
+        let feed = std::sync::Arc::new(ChangeFeed::listened());
+        let cache = std::sync::Arc::new(SessionCache::for_postgres(&feed));
+        feed.join(cache.clone());
         cache.remember(7, 1, Role::Owner, day(20), cache.stamp());
-        assert_eq!(cache.lookup(7, 1, day(3)).await, None, "nobody listens");
-        cache.listening();
+        assert_eq!(
+            cache.lookup(7, 1, day(3), None).await,
+            None,
+            "nobody listens"
+        );
+        feed.listening();
         cache.remember(7, 1, Role::Owner, day(20), cache.stamp());
-        let fence = cache.clone();
-        let listener = tokio::spawn(async move {
-            let fence = fence.fence().unwrap();
+        let listener = feed.clone();
+        let rounds = tokio::spawn(async move {
+            let fence = listener.fence().unwrap();
             let round = fence.next_round().await;
             // A notice heard before the round trip's answer.
             fence.finished(round);
@@ -348,13 +261,13 @@ mod tests {
             fence.finished(round);
             round
         });
-        assert_eq!(cache.lookup(7, 1, day(3)).await, Some(Role::Owner));
-        cache.heard_sessions_changed();
-        assert_eq!(cache.lookup(7, 1, day(3)).await, None, "forgotten");
+        assert_eq!(cache.lookup(7, 1, day(3), None).await, Some(Role::Owner));
+        feed.heard(SESSIONS_CHANNEL, "");
+        assert_eq!(cache.lookup(7, 1, day(3), None).await, None, "forgotten");
         cache.remember(7, 1, Role::Owner, day(20), cache.stamp());
-        assert_eq!(cache.lookup(7, 1, day(3)).await, Some(Role::Owner));
-        assert_eq!(listener.await.unwrap(), 2, "one round trip per lookup here");
-        cache.not_listening();
-        assert_eq!(cache.lookup(7, 1, day(3)).await, None);
+        assert_eq!(cache.lookup(7, 1, day(3), None).await, Some(Role::Owner));
+        assert_eq!(rounds.await.unwrap(), 2, "one round trip per lookup here");
+        feed.not_listening();
+        assert_eq!(cache.lookup(7, 1, day(3), None).await, None);
     }
 }

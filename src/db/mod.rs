@@ -12,10 +12,11 @@ use std::time::Duration;
 use actix_web::web;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use diesel::sql_types::{Date, Integer, Nullable, Text};
+use diesel::sql_types::{BigInt, Date, Integer, Nullable, Text};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::coherence::ChangeFeed;
 use crate::config::{sqlite_path, Backend, Settings, SqliteSynchronous};
 use crate::error::{ApiError, ApiResult};
 
@@ -87,6 +88,10 @@ extern "SQL" {
     /// `COALESCE(n, fallback)` for integers (an item's window, else the store's).
     #[sql_name = "COALESCE"]
     fn coalesce_int(value: Nullable<Integer>, fallback: Integer) -> Integer;
+
+    /// What SQLite triggers call when a row that memory may hold changed (PostgreSQL's
+    /// triggers `NOTIFY` instead); see `crate::coherence`.
+    fn stockroom_changed(channel: Text, key: BigInt) -> Integer;
 }
 
 pub type Pool = r2d2::Pool<ConnectionManager>;
@@ -165,6 +170,7 @@ impl r2d2::ManageConnection for ConnectionManager {
                 lower_utils::register_impl(&mut conn, |value: Option<String>| {
                     value.map(|v| v.to_lowercase())
                 })?;
+                stockroom_changed_utils::register_impl(&mut conn, crate::coherence::note_change)?;
                 Ok(DbConnection::Sqlite(conn))
             }
         }
@@ -259,16 +265,19 @@ pub struct Db {
     backend: Backend,
     turns: Arc<Semaphore>,
     sqlite_writer: Arc<Semaphore>,
+    /// Told of the changes SQLite's triggers noted, once each piece of work is done.
+    feed: Arc<ChangeFeed>,
 }
 
 impl Db {
-    pub fn new(pool: Pool, backend: Backend) -> Self {
+    pub fn new(pool: Pool, backend: Backend, feed: Arc<ChangeFeed>) -> Self {
         let turns = Arc::new(Semaphore::new(pool.max_size() as usize));
         Self {
             pool,
             backend,
             turns,
             sqlite_writer: Arc::new(Semaphore::new(1)),
+            feed,
         }
     }
 
@@ -299,7 +308,8 @@ impl Db {
         &self.pool
     }
 
-    /// Runs `f` with a pooled connection on the blocking thread pool.
+    /// Runs `f` with a pooled connection on the blocking thread pool. What it changed is
+    /// forgotten by this process's memories before this returns (see `crate::coherence`).
     pub async fn run<T, F>(&self, f: F) -> ApiResult<T>
     where
         F: FnOnce(&mut DbConnection) -> ApiResult<T> + Send + 'static,
@@ -307,11 +317,14 @@ impl Db {
     {
         let turn = self.wait_turn(&self.turns).await?;
         let pool = self.pool.clone();
+        let feed = self.feed.clone();
         web::block(move || {
             let mut conn = pool.get().map_err(ApiError::from)?;
             let out = f(&mut conn);
             drop(conn);
             drop(turn);
+            // Committed (or rolled back) by now: forgetting what did not change is harmless.
+            feed.heard_here();
             out
         })
         .await?

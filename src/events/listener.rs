@@ -6,9 +6,9 @@
 //! (re)connection each socket re-reads its own stream from the database: nothing committed
 //! meanwhile is missed.
 //!
-//! The same connection hears that login sessions ended ([`SESSIONS_CHANNEL`], sent by
-//! triggers), and runs the round trips that let a request believe the [`SessionCache`]
-//! (its `Fence`; see `crate::auth::session_cache`).
+//! The same connection hears the change notices that keep this process's memories true
+//! (login sessions, items: sent by triggers, handed to the [`ChangeFeed`]), and runs the
+//! round trips that let a request believe them (the feed's `Fence`; see `crate::coherence`).
 
 use std::str::FromStr;
 use std::sync::{Arc, Weak};
@@ -20,12 +20,8 @@ use postgres_openssl::MakeTlsConnector;
 use tokio_postgres::AsyncMessage;
 
 use super::{repo, EventBody, Hub, Notice, CHANNEL};
-use crate::auth::session_cache::SessionCache;
+use crate::coherence::ChangeFeed;
 use crate::db::Db;
-
-/// Where the database's triggers announce that login sessions ended (see the migration
-/// `session_notices`).
-pub const SESSIONS_CHANNEL: &str = "stockroom_sessions";
 
 /// How often an idle listener checks that its connection is still alive.
 const HEALTH_CHECK: Duration = Duration::from_secs(30);
@@ -39,7 +35,7 @@ pub fn spawn(
     db: Db,
     hub: Weak<Hub>,
     instance: String,
-    sessions: Arc<SessionCache>,
+    feed: Arc<ChangeFeed>,
 ) -> std::io::Result<()> {
     let config = match tokio_postgres::Config::from_str(&url) {
         Ok(config) => config,
@@ -64,7 +60,7 @@ pub fn spawn(
                     return;
                 }
             };
-            runtime.block_on(listen_forever(config, db, hub, instance, sessions));
+            runtime.block_on(listen_forever(config, db, hub, instance, feed));
         })
         .map(drop)
 }
@@ -82,13 +78,13 @@ async fn listen_forever(
     db: Db,
     hub: Weak<Hub>,
     instance: String,
-    sessions: Arc<SessionCache>,
+    feed: Arc<ChangeFeed>,
 ) {
     let mut backoff = Duration::from_millis(100);
     while hub.strong_count() > 0 {
-        let outcome = listen_once(&config, &db, &hub, &instance, &sessions).await;
+        let outcome = listen_once(&config, &db, &hub, &instance, &feed).await;
         // Notices may be missed until the next connection listens again.
-        sessions.not_listening();
+        feed.not_listening();
         match outcome {
             Ok(()) => backoff = Duration::from_millis(100),
             Err(e) => {
@@ -108,20 +104,20 @@ async fn listen_once(
     db: &Db,
     hub: &Weak<Hub>,
     instance: &str,
-    sessions: &Arc<SessionCache>,
+    feed: &Arc<ChangeFeed>,
 ) -> Result<(), BoxError> {
     let (client, mut connection) = config.connect(tls()?).await?;
     // Bounded: while dispatch lags, the driver stops reading and PostgreSQL holds the rest.
     let (notices, mut received) = tokio::sync::mpsc::channel(4 * BATCH);
-    let heard = sessions.clone();
+    let heard = feed.clone();
     let driver = tokio::spawn(async move {
         let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
         while let Some(message) = messages.next().await {
             match message {
-                // Acted on here, in the order the connection delivers it: a health check
-                // answered after this notice proves it was heard.
-                Ok(AsyncMessage::Notification(n)) if n.channel() == SESSIONS_CHANNEL => {
-                    heard.heard_sessions_changed();
+                // Change notices are acted on here, in the order the connection delivers
+                // them: a fence round answered after a notice proves it was heard.
+                Ok(AsyncMessage::Notification(n)) if n.channel() != CHANNEL => {
+                    heard.heard(n.channel(), n.payload());
                 }
                 Ok(AsyncMessage::Notification(n)) => {
                     if notices.send(Ok(n.payload().to_owned())).await.is_err() {
@@ -137,13 +133,15 @@ async fn listen_once(
         }
     });
     let client = Arc::new(client);
-    client
-        .batch_execute(&format!("LISTEN {CHANNEL}; LISTEN {SESSIONS_CHANNEL}"))
-        .await?;
-    // Sessions may have ended while nobody listened: forget what was remembered, then
+    let mut listen = format!("LISTEN {CHANNEL};");
+    for channel in feed.channels() {
+        listen.push_str(&format!(" LISTEN {channel};"));
+    }
+    client.batch_execute(&listen).await?;
+    // Rows may have changed while nobody listened: forget what was remembered, then
     // believe memory again. Whatever events committed meanwhile are read from the tables.
-    sessions.listening();
-    let fence = tokio::spawn(run_fence(client.clone(), sessions.clone()));
+    feed.listening();
+    let fence = tokio::spawn(run_fence(client.clone(), feed.clone()));
     match hub.upgrade() {
         Some(hub) => hub.catch_up_all(),
         None => return Ok(()),
@@ -190,12 +188,12 @@ async fn listen_once(
     result
 }
 
-/// Answers requests waiting to believe the session cache: one round trip on the listening
+/// Answers requests waiting to believe memory: one round trip on the listening
 /// connection at a time, each serving every request that arrived before it started. The
-/// driver acts on a sessions notice as it reads it, before it reads the answer of a query
+/// driver acts on a change notice as it reads it, before it reads the answer of a query
 /// sent after the notice was committed, so a finished round proves those notices heard.
-async fn run_fence(client: Arc<tokio_postgres::Client>, sessions: Arc<SessionCache>) {
-    let Some(fence) = sessions.fence() else {
+async fn run_fence(client: Arc<tokio_postgres::Client>, feed: Arc<ChangeFeed>) {
+    let Some(fence) = feed.fence() else {
         return;
     };
     loop {

@@ -1,5 +1,7 @@
 //! Inventory rules: what an item is, who sees what, and how stock moves.
 
+use std::sync::Arc;
+
 use chrono::NaiveDate;
 use diesel::OptionalExtension;
 use validator::Validate;
@@ -225,7 +227,63 @@ async fn load_item(state: &AppState, id: i64) -> ApiResult<(ItemRow, Vec<BatchRo
         .await
 }
 
-/// One item and its batches (staff), as of now.
+/// An item and its stocked batches as last read, kept in the process's memory (see
+/// `crate::coherence`: the database's triggers announce every change to an item or its
+/// batches, so what is remembered is never older than the request).
+struct Snapshot {
+    row: ItemRow,
+    batches: Vec<BatchRow>,
+}
+
+impl Snapshot {
+    /// About the bytes it holds, for the memory's budget.
+    fn weight(&self) -> u64 {
+        let text = |t: &Option<String>| t.as_ref().map_or(0, String::len);
+        let r = &self.row;
+        let strings = r.name.len()
+            + r.kind.len()
+            + text(&r.size)
+            + text(&r.unit)
+            + text(&r.sku)
+            + text(&r.barcode)
+            + text(&r.description)
+            + self
+                .batches
+                .iter()
+                .map(|b| text(&b.lot_code))
+                .sum::<usize>();
+        let fixed = std::mem::size_of::<Self>()
+            + self.batches.len() * std::mem::size_of::<BatchRow>()
+            // The memory's own entry and the allocations' headers.
+            + 96;
+        (strings + fixed) as u64
+    }
+}
+
+/// [`load_item`], answered from memory when it may be: for `GET /items/{id}`, the hot path
+/// of every client. `ticket` is the request's (see `Principal::ticket`).
+async fn recall_item(
+    state: &AppState,
+    id: i64,
+    ticket: Option<crate::coherence::Ticket>,
+) -> ApiResult<(ItemRow, Vec<BatchRow>)> {
+    let Some(memory) = &state.item_memory else {
+        return load_item(state, id).await;
+    };
+    if let Some(known) = memory.recall::<Snapshot>(id, ticket).await {
+        return Ok((known.row.clone(), known.batches.clone()));
+    }
+    let stamp = memory.stamp();
+    let (row, batches) = load_item(state, id).await?;
+    let snapshot = Snapshot { row, batches };
+    let weight = snapshot.weight();
+    let snapshot = Arc::new(snapshot);
+    memory.remember(id, snapshot.clone(), weight, stamp);
+    Ok((snapshot.row.clone(), snapshot.batches.clone()))
+}
+
+/// One item and its batches (staff), as of now (read from the database: callers have just
+/// changed it).
 pub async fn staff_item(state: &AppState, id: i64) -> ApiResult<ItemOut> {
     let rules = ExpiryRules::now(state);
     let (row, batches) = load_item(state, id).await?;
@@ -233,13 +291,13 @@ pub async fn staff_item(state: &AppState, id: i64) -> ApiResult<ItemOut> {
 }
 
 pub async fn get(state: &AppState, principal: &Principal, id: i64) -> ApiResult<ItemView> {
-    if principal.is_staff() {
-        return staff_item(state, id)
-            .await
-            .map(|i| ItemView::Staff(Box::new(i)));
-    }
     let rules = ExpiryRules::now(state);
-    let (row, batches) = load_item(state, id).await?;
+    let (row, batches) = recall_item(state, id, principal.ticket).await?;
+    if principal.is_staff() {
+        return Ok(ItemView::Staff(Box::new(staff_view(
+            &rules, row, &batches, true,
+        ))));
+    }
     let view = customer_view(&rules, row, &batches);
     // Customers see only what is in stock and not expired.
     if view.quantity == 0 {

@@ -269,6 +269,7 @@ impl Socket {
                 &self.state.authenticator,
                 session_id,
                 self.principal.user_id,
+                None,
             )
             .await
             .map_err(|e| self.failed(e))?;

@@ -768,3 +768,162 @@ async fn dashboard_counts_equal_the_item_views_after_every_kind_of_change() {
         .expect("fold");
     check((4, 12, 3), "folding").await;
 }
+
+/// `GET /items/{id}` as `who` sees it.
+async fn shown(app: &TestApp, who: &Session, id: i64) -> crate::common::TestResponse {
+    app.get(&format!("/api/v1/items/{id}"), Some(&who.token))
+        .await
+}
+
+/// Asserts that every process shows `want`'s fields for item `id`, twice each (the second
+/// read is the one a process may answer from memory).
+async fn both_show(apps: &[&TestApp], who: &Session, id: i64, want: Value) {
+    for app in apps {
+        for _ in 0..2 {
+            let got = shown(app, who, id).await.ok(200);
+            for (field, value) in want.as_object().expect("fields") {
+                assert_eq!(&got[field], value, "{field} on {}: {got}", app.base);
+            }
+        }
+    }
+}
+
+/// Each process remembers the items it has read, so that `GET /items/{id}` needs no query;
+/// every change, by any route on any process (or by hand in the database), must still show
+/// on the very next read. Each step reads first on both processes, so each is remembered.
+async fn every_change_shows_on_the_next_read_on_every_process(cache_mb: &str) {
+    let a = TestApp::builder()
+        .env("STOCKROOM_ITEM_CACHE_MB", cache_mb)
+        .spawn()
+        .await;
+    let b = TestApp::builder()
+        .env("STOCKROOM_ITEM_CACHE_MB", cache_mb)
+        .same_database_as(&a)
+        .spawn()
+        .await;
+    let owner = a.owner("olga").await;
+    let w = a.worker("wes").await;
+    let c = a.customer("cora").await;
+    let id = item(
+        &a,
+        &w,
+        json!({"name": "Oats", "kind": "perishable", "quantity": 5, "expiry_date": day(30)}),
+    )
+    .await["id"]
+        .as_i64()
+        .expect("id");
+    both_show(&[&a, &b], &w, id, json!({"name": "Oats", "quantity": 5})).await;
+    assert_eq!(shown(&b, &c, id).await.ok(200)["quantity"], 5);
+
+    a.patch(
+        &format!("/api/v1/items/{id}"),
+        Some(&w.token),
+        json!({"name": "Rolled oats", "min_quantity": 2}),
+    )
+    .await
+    .ok(200);
+    both_show(
+        &[&a, &b],
+        &w,
+        id,
+        json!({"name": "Rolled oats", "min_quantity": 2}),
+    )
+    .await;
+
+    a.post(
+        &format!("/api/v1/items/{id}/batches"),
+        Some(&w.token),
+        json!({"quantity": 5, "expiry_date": day(60), "lot_code": "L2"}),
+    )
+    .await
+    .ok(201);
+    both_show(&[&a, &b], &w, id, json!({"quantity": 10})).await;
+    let batches = shown(&b, &w, id).await.ok(200)["batches"].clone();
+    assert_eq!(batches.as_array().map(Vec::len), Some(2), "{batches}");
+    a.post(
+        &format!("/api/v1/items/{id}/adjustments"),
+        Some(&w.token),
+        json!({"delta": -1, "reason": "consume"}),
+    )
+    .await
+    .ok(201);
+    both_show(&[&a, &b], &w, id, json!({"quantity": 9})).await;
+
+    let request = a
+        .post(
+            "/api/v1/replenishment-requests",
+            Some(&c.token),
+            json!({"item_id": id, "quantity": 3}),
+        )
+        .await
+        .ok(201)["id"]
+        .as_i64()
+        .expect("id");
+    b.post(
+        &format!("/api/v1/replenishment-requests/{request}/fulfil"),
+        Some(&w.token),
+        json!({}),
+    )
+    .await
+    .ok(200);
+    both_show(&[&a, &b], &w, id, json!({"quantity": 6})).await;
+
+    // A foreign key's ON DELETE SET NULL changes the item too.
+    let jpeg = crate::files::image_bytes(8, 8, image::ImageFormat::Jpeg);
+    let photo = crate::files::upload(&a, &w, &[("files", "oats.jpg", &jpeg)])
+        .await
+        .ok(201)[0]["id"]
+        .clone();
+    a.patch(
+        &format!("/api/v1/items/{id}"),
+        Some(&w.token),
+        json!({"photo_file_id": photo}),
+    )
+    .await
+    .ok(200);
+    both_show(&[&a, &b], &w, id, json!({"photo_file_id": photo})).await;
+    a.delete(&format!("/api/v1/files/{photo}"), Some(&owner.token))
+        .await
+        .ok(204);
+    both_show(&[&a, &b], &w, id, json!({"photo_file_id": null})).await;
+
+    if crate::common::is_postgres() {
+        // An operator's manual change is announced by the database itself.
+        use diesel::{Connection, RunQueryDsl};
+        let mut conn = diesel::PgConnection::establish(&a.database_url).expect("connect");
+        diesel::sql_query(format!(
+            "UPDATE items SET name = 'Oats by hand' WHERE id = {id}"
+        ))
+        .execute(&mut conn)
+        .expect("update");
+        both_show(&[&a, &b], &w, id, json!({"name": "Oats by hand"})).await;
+    }
+
+    // Out of stock: customers no longer see it, on either process.
+    a.post(
+        &format!("/api/v1/items/{id}/adjustments"),
+        Some(&w.token),
+        json!({"delta": -6, "reason": "waste"}),
+    )
+    .await
+    .ok(201);
+    both_show(&[&a, &b], &w, id, json!({"quantity": 0})).await;
+    shown(&a, &c, id).await.problem(404);
+    shown(&b, &c, id).await.problem(404);
+
+    a.delete(&format!("/api/v1/items/{id}"), Some(&owner.token))
+        .await
+        .ok(204);
+    shown(&a, &w, id).await.problem(404);
+    shown(&b, &w, id).await.problem(404);
+}
+
+#[actix_web::test]
+async fn every_change_shows_on_the_next_read_on_every_process_with_items_remembered() {
+    every_change_shows_on_the_next_read_on_every_process("64").await;
+}
+
+#[actix_web::test]
+async fn every_change_shows_on_the_next_read_on_every_process_with_nothing_remembered() {
+    every_change_shows_on_the_next_read_on_every_process("0").await;
+}

@@ -1,0 +1,526 @@
+//! How copies of database rows kept in a process's memory stay true on every process.
+//!
+//! A memory ([`Remembers`]) listens on a channel that names the keys of changed rows. The
+//! database itself announces every change, from triggers, so no code path (nor an operator's
+//! manual `UPDATE`) can change a row without the memories hearing of it:
+//! - on PostgreSQL the triggers `NOTIFY`, which PostgreSQL delivers when the transaction
+//!   commits; each process's event listener hands the notices to its [`ChangeFeed`]. A notice
+//!   travels on its own, so before believing memory a request waits for its [`Ticket`] to
+//!   pass the [`Fence`]: a round trip on the listening connection that started after the
+//!   request arrived. PostgreSQL delivers the notices committed before a query ahead of that
+//!   query's answer, so once the round trip is back every change committed before the
+//!   request arrived has been heard. One round trip serves every request that arrived while
+//!   the previous one was out. While the listener is not connected, or a round trip takes
+//!   longer than [`FENCE_TIMEOUT`], requests ask the database.
+//! - on SQLite the triggers call `stockroom_changed(channel, key)`, a function each
+//!   connection registers, which notes the key on the calling thread. [`crate::db::Db::run`]
+//!   hands the keys to the feed once the work on that connection is done (committed), before
+//!   the request is answered. Other processes on the same database file hear of it through a
+//!   counter in a file beside the database that every process maps ([`SharedCounter`]).
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use tokio::sync::{watch, Notify};
+
+/// Where the triggers of the migration `item_notices` announce that an item or its batches
+/// changed (payload: the item's id).
+pub const ITEMS_CHANNEL: &str = "stockroom_items";
+
+/// How long a request waits for the listener's round trip before asking the database.
+pub const FENCE_TIMEOUT: Duration = Duration::from_millis(250);
+
+/// A memory of database rows that the database's change notices keep current.
+pub trait Remembers: Send + Sync {
+    /// The channel its triggers announce changes on.
+    fn channel(&self) -> &'static str;
+    /// A change was committed (the payload names the key; empty for "anything").
+    fn heard(&self, payload: &str);
+    /// Changes may have been missed (the listener was away): forget everything.
+    fn forget_all(&self);
+}
+
+/// Where a request stands in the fence's rounds, taken when the request arrived: memory is
+/// believed for it once a round numbered `0` or later has come back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ticket(pub u64);
+
+/// Round trips on the listening connection that requests wait for (see the module
+/// documentation). Rounds are numbered; a request arriving when `started` is n needs round
+/// n + 1 or later to have finished.
+pub struct Fence {
+    started: AtomicU64,
+    finished: watch::Sender<u64>,
+    wanted: Notify,
+    connected: AtomicBool,
+}
+
+impl Default for Fence {
+    fn default() -> Self {
+        Self {
+            started: AtomicU64::new(0),
+            finished: watch::Sender::new(0),
+            wanted: Notify::new(),
+            connected: AtomicBool::new(false),
+        }
+    }
+}
+
+impl Fence {
+    /// The round a request arriving now waits for.
+    pub fn ticket(&self) -> Ticket {
+        Ticket(self.started.load(Ordering::SeqCst) + 1)
+    }
+
+    /// Whether every notice committed before `ticket` was taken has been heard (false when
+    /// the listener is away or slow).
+    pub async fn pass(&self, ticket: Ticket) -> bool {
+        if !self.connected.load(Ordering::SeqCst) {
+            return false;
+        }
+        let mut finished = self.finished.subscribe();
+        if *finished.borrow() >= ticket.0 {
+            return true;
+        }
+        self.wanted.notify_one();
+        let passed =
+            tokio::time::timeout(FENCE_TIMEOUT, finished.wait_for(|done| *done >= ticket.0)).await;
+        matches!(passed, Ok(Ok(_)))
+    }
+
+    /// Waits until a request needs a round trip, and numbers it (for the listener).
+    pub async fn next_round(&self) -> u64 {
+        self.wanted.notified().await;
+        self.started.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    /// Round `round` came back: the notices committed before it started have been heard.
+    pub fn finished(&self, round: u64) {
+        self.finished.send_if_modified(|done| {
+            let moved = round > *done;
+            *done = (*done).max(round);
+            moved
+        });
+    }
+
+    fn set_connected(&self, connected: bool) {
+        self.connected.store(connected, Ordering::SeqCst);
+    }
+}
+
+/// The memories of one process, and how they hear of changes.
+pub struct ChangeFeed {
+    members: RwLock<Vec<Arc<dyn Remembers>>>,
+    /// PostgreSQL only: the listener's round trips.
+    fence: Option<Arc<Fence>>,
+}
+
+impl ChangeFeed {
+    /// Changes heard from this process's own connections only (SQLite).
+    pub fn local() -> Self {
+        Self {
+            members: RwLock::new(Vec::new()),
+            fence: None,
+        }
+    }
+
+    /// Changes heard through a listener, fenced by its round trips (PostgreSQL).
+    pub fn listened() -> Self {
+        Self {
+            members: RwLock::new(Vec::new()),
+            fence: Some(Arc::new(Fence::default())),
+        }
+    }
+
+    pub fn fence(&self) -> Option<&Arc<Fence>> {
+        self.fence.as_ref()
+    }
+
+    /// The ticket of a request arriving now (None without a listener).
+    pub fn ticket(&self) -> Option<Ticket> {
+        self.fence.as_ref().map(|f| f.ticket())
+    }
+
+    pub fn join(&self, member: Arc<dyn Remembers>) {
+        self.members
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(member);
+    }
+
+    /// The channels the listener must `LISTEN` on.
+    pub fn channels(&self) -> Vec<&'static str> {
+        self.members().iter().map(|m| m.channel()).collect()
+    }
+
+    fn members(&self) -> Vec<Arc<dyn Remembers>> {
+        self.members
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// A notice on `channel` arrived (from the listener, or from this process's own SQLite
+    /// connections through [`Self::heard_here`]).
+    pub fn heard(&self, channel: &str, payload: &str) {
+        for member in self.members() {
+            if member.channel() == channel {
+                member.heard(payload);
+            }
+        }
+    }
+
+    /// Hands the changes the calling thread's SQLite connection noted to the memories.
+    /// Call once the work on that connection has committed.
+    pub fn heard_here(&self) {
+        let changes = JOURNAL.with(|j| std::mem::take(&mut *j.borrow_mut()));
+        for (channel, key) in changes {
+            self.heard(&channel, &key.to_string());
+        }
+    }
+
+    /// The listener listens (again): whatever changed while nobody listened is forgotten,
+    /// then memory may be believed.
+    pub fn listening(&self) {
+        self.forget_all();
+        if let Some(fence) = &self.fence {
+            fence.set_connected(true);
+        }
+    }
+
+    /// The listener lost its connection: believe nothing until it listens again.
+    pub fn not_listening(&self) {
+        if let Some(fence) = &self.fence {
+            fence.set_connected(false);
+        }
+        self.forget_all();
+    }
+
+    fn forget_all(&self) {
+        for member in self.members() {
+            member.forget_all();
+        }
+    }
+}
+
+thread_local! {
+    /// Changes this thread's SQLite connection made, noted by the triggers' function and
+    /// handed on by [`ChangeFeed::heard_here`]. At most one transaction's worth: drained
+    /// after every piece of database work.
+    static JOURNAL: RefCell<Vec<(String, i64)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The body of the SQL function `stockroom_changed(channel, key)` on SQLite connections.
+pub fn note_change(channel: String, key: i64) -> i32 {
+    JOURNAL.with(|j| {
+        let mut journal = j.borrow_mut();
+        // A bulk change names many keys; past this many, "everything" says it in one.
+        if journal.len() < MAX_NOTED {
+            journal.push((channel, key));
+        } else if !journal.iter().any(|(c, k)| *k == ANY_KEY && *c == channel) {
+            journal.push((channel, ANY_KEY));
+        }
+    });
+    0
+}
+
+/// Keys noted one by one per piece of work, before "everything" is noted instead.
+const MAX_NOTED: usize = 10_000;
+/// The key that means "every key of the channel" (no row has a negative id).
+pub const ANY_KEY: i64 = -1;
+
+/// Values remembered by integer key, with what keeps them true (see the module
+/// documentation). Values are stored type-erased so that plumbing knows no area's types.
+pub struct KeyedMemory {
+    channel: &'static str,
+    entries: quick_cache::sync::Cache<i64, Stamped, Weigh>,
+    /// Moves with every forgetting: a value read from the database while it moved may be
+    /// older than the change that moved it, and is not kept.
+    generation: AtomicU64,
+    /// SQLite file databases: moved by every process that changes a key.
+    shared: Option<SharedCounter>,
+    fence: Option<Arc<Fence>>,
+}
+
+#[derive(Clone)]
+struct Stamped {
+    value: Arc<dyn Any + Send + Sync>,
+    weight: u64,
+    shared: u64,
+}
+
+#[derive(Clone)]
+struct Weigh;
+
+impl quick_cache::Weighter<i64, Stamped> for Weigh {
+    fn weight(&self, _key: &i64, value: &Stamped) -> u64 {
+        value.weight
+    }
+}
+
+/// Read before loading a value from the database; hand it to [`KeyedMemory::remember`].
+#[derive(Debug, Clone, Copy)]
+pub struct Stamp {
+    generation: u64,
+    shared: u64,
+}
+
+impl KeyedMemory {
+    /// A memory of at most `budget_bytes` (by the weights values are remembered with), heard
+    /// on `channel`. On SQLite, `sqlite_path` names the database file whose processes share
+    /// a counter (`<path>.<channel>`); when that file cannot be made, nothing is remembered.
+    pub fn new(
+        channel: &'static str,
+        budget_bytes: u64,
+        feed: &ChangeFeed,
+        sqlite_path: Option<&str>,
+    ) -> Option<Arc<Self>> {
+        if budget_bytes == 0 {
+            return None;
+        }
+        let shared = match sqlite_path {
+            Some(path) if !(path.is_empty() || path == ":memory:" || path.starts_with("file:")) => {
+                let file = format!("{path}.{channel}");
+                match SharedCounter::open(&file) {
+                    Ok(counter) => Some(counter),
+                    Err(e) => {
+                        tracing::warn!(error = %e, file, "cannot share the change counter; nothing will be remembered");
+                        return None;
+                    }
+                }
+            }
+            _ => None,
+        };
+        // Estimated items: a quarter kilobyte each.
+        let estimated = usize::try_from(budget_bytes / 256)
+            .unwrap_or(usize::MAX)
+            .max(16);
+        let memory = Arc::new(Self {
+            channel,
+            entries: quick_cache::sync::Cache::with_weighter(estimated, budget_bytes, Weigh),
+            generation: AtomicU64::new(0),
+            shared,
+            fence: feed.fence().cloned(),
+        });
+        feed.join(memory.clone());
+        Some(memory)
+    }
+
+    fn shared_value(&self) -> u64 {
+        self.shared.as_ref().map_or(0, SharedCounter::load)
+    }
+
+    /// The value remembered for `key`, when it may be believed for a request holding
+    /// `ticket` (taken when it arrived; None takes one now).
+    pub async fn recall<T: Any + Send + Sync>(
+        &self,
+        key: i64,
+        ticket: Option<Ticket>,
+    ) -> Option<Arc<T>> {
+        let mut stamped = self.entries.get(&key)?;
+        if let Some(fence) = &self.fence {
+            if !fence.pass(ticket.unwrap_or_else(|| fence.ticket())).await {
+                return None;
+            }
+            // Read again after the fence: the notices it proves heard have removed what
+            // changed before the request arrived.
+            stamped = self.entries.get(&key)?;
+        }
+        if stamped.shared != self.shared_value() {
+            return None;
+        }
+        stamped.value.downcast::<T>().ok()
+    }
+
+    /// Read before loading what [`Self::remember`] will keep.
+    pub fn stamp(&self) -> Stamp {
+        Stamp {
+            generation: self.generation.load(Ordering::SeqCst),
+            shared: self.shared_value(),
+        }
+    }
+
+    /// Keeps `value` (about `weight` bytes) for `key`, as the database showed it after
+    /// `stamp` was read, unless something was forgotten meanwhile (the value may predate it).
+    pub fn remember<T: Any + Send + Sync>(
+        &self,
+        key: i64,
+        value: Arc<T>,
+        weight: u64,
+        stamp: Stamp,
+    ) {
+        if self.generation.load(Ordering::SeqCst) != stamp.generation {
+            return;
+        }
+        self.entries.insert(
+            key,
+            Stamped {
+                value,
+                weight,
+                shared: stamp.shared,
+            },
+        );
+        // A forgetting between the check above and the insert would otherwise be undone.
+        if self.generation.load(Ordering::SeqCst) != stamp.generation {
+            self.entries.remove(&key);
+        }
+    }
+
+    fn forget(&self, key: i64) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.entries.remove(&key);
+    }
+}
+
+impl Remembers for KeyedMemory {
+    fn channel(&self) -> &'static str {
+        self.channel
+    }
+
+    fn heard(&self, payload: &str) {
+        match payload.parse::<i64>() {
+            Ok(key) if key != ANY_KEY => {
+                // Other processes on the same SQLite file learn of it through the counter.
+                if let Some(counter) = &self.shared {
+                    counter.bump();
+                }
+                self.forget(key);
+            }
+            _ => {
+                if let Some(counter) = &self.shared {
+                    counter.bump();
+                }
+                self.forget_all();
+            }
+        }
+    }
+
+    fn forget_all(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.entries.clear();
+    }
+}
+
+/// A 64-bit counter in a file that every process on the same SQLite database maps, read
+/// and moved with atomic operations (as SQLite shares its own `-shm` index between
+/// processes).
+pub struct SharedCounter {
+    map: memmap2::MmapMut,
+}
+
+impl SharedCounter {
+    pub fn open(path: &str) -> std::io::Result<Self> {
+        let mut options = std::fs::OpenOptions::new();
+        options.read(true).write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let file = options.open(path)?;
+        // Growing a new file to 8 zero bytes is the same whichever process does it first.
+        if file.metadata()?.len() < 8 {
+            file.set_len(8)?;
+        }
+        // SAFETY: the mapping is only ever read and written through the one `AtomicU64`
+        // below. Other processes change it concurrently, which is exactly what atomics on
+        // shared memory are for; nobody truncates the file while it is mapped.
+        let map = unsafe { memmap2::MmapOptions::new().len(8).map_mut(&file)? };
+        Ok(Self { map })
+    }
+
+    fn counter(&self) -> &AtomicU64 {
+        let ptr = self.map.as_ptr();
+        debug_assert_eq!(ptr.align_offset(std::mem::align_of::<AtomicU64>()), 0);
+        // SAFETY: the mapping is page-aligned, 8 bytes long and lives as long as `self`.
+        unsafe { &*ptr.cast::<AtomicU64>() }
+    }
+
+    pub fn load(&self) -> u64 {
+        self.counter().load(Ordering::SeqCst)
+    }
+
+    pub fn bump(&self) {
+        self.counter().fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_change_in_another_process_is_seen_through_the_shared_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.db");
+        let path = path.to_str().unwrap();
+        let (here_feed, there_feed) = (ChangeFeed::local(), ChangeFeed::local());
+        let here = KeyedMemory::new("things", 1 << 20, &here_feed, Some(path)).unwrap();
+        let _there = KeyedMemory::new("things", 1 << 20, &there_feed, Some(path)).unwrap();
+        here.remember(7, Arc::new("seven"), 10, here.stamp());
+        assert_eq!(
+            here.recall::<&str>(7, None).await.as_deref(),
+            Some(&"seven")
+        );
+        note_change("things".to_owned(), 8);
+        there_feed.heard_here();
+        assert_eq!(here.recall::<&str>(7, None).await, None);
+    }
+
+    #[tokio::test]
+    async fn a_load_that_raced_a_change_is_never_kept() {
+        let feed = ChangeFeed::local();
+        let memory = KeyedMemory::new("things", 1 << 20, &feed, None).unwrap();
+        let stamp = memory.stamp();
+        feed.heard("things", "7");
+        memory.remember(7, Arc::new(1_u8), 1, stamp);
+        assert_eq!(memory.recall::<u8>(7, None).await, None);
+        memory.remember(7, Arc::new(2_u8), 1, memory.stamp());
+        feed.heard("other", "7");
+        assert_eq!(memory.recall::<u8>(7, None).await.as_deref(), Some(&2));
+        feed.heard("things", "8");
+        assert_eq!(
+            memory.recall::<u8>(7, None).await.as_deref(),
+            Some(&2),
+            "per key"
+        );
+        feed.heard("things", "");
+        assert_eq!(memory.recall::<u8>(7, None).await, None, "everything");
+    }
+
+    #[tokio::test]
+    async fn postgres_memory_is_believed_only_after_a_round_trip_that_began_later() {
+        let feed = Arc::new(ChangeFeed::listened());
+        let memory = KeyedMemory::new("things", 1 << 20, &feed, None).unwrap();
+        memory.remember(7, Arc::new(1_u8), 1, memory.stamp());
+        assert_eq!(memory.recall::<u8>(7, None).await, None, "nobody listens");
+        feed.listening();
+        memory.remember(7, Arc::new(1_u8), 1, memory.stamp());
+        let listener = feed.clone();
+        let rounds = tokio::spawn(async move {
+            let fence = listener.fence().unwrap();
+            let round = fence.next_round().await;
+            fence.finished(round);
+            let round = fence.next_round().await;
+            fence.finished(round);
+            round
+        });
+        let ticket = feed.ticket();
+        assert_eq!(memory.recall::<u8>(7, ticket).await.as_deref(), Some(&1));
+        assert_eq!(
+            memory.recall::<u8>(7, ticket).await.as_deref(),
+            Some(&1),
+            "the same request needs no second round"
+        );
+        feed.heard("things", "7");
+        assert_eq!(memory.recall::<u8>(7, None).await, None, "forgotten");
+        memory.remember(7, Arc::new(1_u8), 1, memory.stamp());
+        assert_eq!(memory.recall::<u8>(7, None).await.as_deref(), Some(&1));
+        assert_eq!(rounds.await.unwrap(), 2, "one round trip per request here");
+        feed.not_listening();
+        assert_eq!(memory.recall::<u8>(7, None).await, None);
+    }
+}
