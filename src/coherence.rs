@@ -316,23 +316,26 @@ impl KeyedMemory {
     /// The value remembered for `key`, when it may be believed for a request holding
     /// `ticket` (taken when it arrived; None takes one now).
     pub async fn recall<T: Any + Send + Sync>(
-        &self,
+        self: &Arc<Self>,
         key: i64,
         ticket: Option<Ticket>,
     ) -> Option<Arc<T>> {
-        let mut stamped = self.entries.get(&key)?;
+        // Nothing remembered: no need to wait for the fence.
+        self.entries.get(&key)?;
+        self.believable(ticket).await?.recall(key)
+    }
+
+    /// Memory as it may be believed for a request holding `ticket` (None: not now, ask the
+    /// database), for reading many keys, also on a blocking thread.
+    pub async fn believable(self: &Arc<Self>, ticket: Option<Ticket>) -> Option<Believed> {
         if let Some(fence) = &self.fence {
             if !fence.pass(ticket.unwrap_or_else(|| fence.ticket())).await {
                 return None;
             }
-            // Read again after the fence: the notices it proves heard have removed what
-            // changed before the request arrived.
-            stamped = self.entries.get(&key)?;
         }
-        if stamped.shared != self.shared_value() {
-            return None;
-        }
-        stamped.value.downcast::<T>().ok()
+        Some(Believed {
+            memory: self.clone(),
+        })
     }
 
     /// Read before loading what [`Self::remember`] will keep.
@@ -401,6 +404,24 @@ impl Remembers for KeyedMemory {
     fn forget_all(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);
         self.entries.clear();
+    }
+}
+
+/// A [`KeyedMemory`] whose fence a request has passed: what it holds now is no older than
+/// the request.
+pub struct Believed {
+    memory: Arc<KeyedMemory>,
+}
+
+impl Believed {
+    pub fn recall<T: Any + Send + Sync>(&self, key: i64) -> Option<Arc<T>> {
+        // Read after the fence: the notices it proves heard have removed what changed
+        // before the request arrived.
+        let stamped = self.memory.entries.get(&key)?;
+        if stamped.shared != self.memory.shared_value() {
+            return None;
+        }
+        stamped.value.downcast::<T>().ok()
     }
 }
 

@@ -14,6 +14,7 @@ use super::dto::{
 use super::repo::{self, BatchRow, ItemFields, ItemFilter, ItemOrder, ItemRow, MovementRow};
 use super::stock::{self, Change, Eligible};
 use crate::auth::{Action, Principal};
+use crate::coherence::{KeyedMemory, Stamp};
 use crate::db::DbConnection;
 use crate::error::{ApiError, ApiResult, Context};
 use crate::events::Outbox;
@@ -182,15 +183,42 @@ pub async fn list(
         barcode: query.barcode,
         in_stock_only: !staff,
     };
-    let (rows, batches) = state
+    let memory = state.item_memory.clone();
+    let believed = match &memory {
+        Some(memory) => memory.believable(principal.ticket).await,
+        None => None,
+    };
+    let stamp = memory.as_ref().map(|m| m.stamp());
+    let (rows, batches, loaded) = state
         .db
         .run(move |conn| {
             let rows = repo::list_items(conn, &filter, order, sort.is_desc(), limit, rules.today)?;
-            let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-            let batches = repo::stocked_batches_of(conn, &ids)?;
-            Ok((rows, batches))
+            // The batches of items remembered as they are now come from memory; the rest
+            // from the database.
+            let mut batches = Vec::new();
+            let mut missing = Vec::new();
+            for row in &rows {
+                let known = believed.as_ref().and_then(|b| b.recall::<Snapshot>(row.id));
+                match known {
+                    Some(known) if known.describes(row) => {
+                        batches.extend(known.batches.iter().cloned());
+                    }
+                    _ => missing.push(row.id),
+                }
+            }
+            let loaded = if missing.is_empty() {
+                Vec::new()
+            } else {
+                repo::stocked_batches_of(conn, &missing)?
+            };
+            Ok((rows, batches, (missing, loaded)))
         })
         .await?;
+    let (missing, loaded) = loaded;
+    if let (Some(memory), Some(stamp)) = (&memory, stamp) {
+        remember_listed(memory, stamp, &rows, &missing, &loaded);
+    }
+    let batches = [batches, loaded].concat();
     Ok(Page::from_rows(
         rows,
         limit,
@@ -257,6 +285,40 @@ impl Snapshot {
             // The memory's own entry and the allocations' headers.
             + 96;
         (strings + fixed) as u64
+    }
+}
+
+impl Snapshot {
+    /// Whether this is the item as `row` (read just now) shows it: a change that memory has
+    /// not yet heard of moves its quantity, next expiry or version.
+    fn describes(&self, row: &ItemRow) -> bool {
+        self.row.version == row.version
+            && self.row.quantity == row.quantity
+            && self.row.next_expiry == row.next_expiry
+            && self.row.updated_at == row.updated_at
+    }
+}
+
+/// Keeps the listed items that were loaded from the database (`missing`, with their batches
+/// `loaded`), so the next page or `GET /items/{id}` finds them.
+fn remember_listed(
+    memory: &KeyedMemory,
+    stamp: Stamp,
+    rows: &[ItemRow],
+    missing: &[i64],
+    loaded: &[BatchRow],
+) {
+    for row in rows.iter().filter(|r| missing.contains(&r.id)) {
+        let snapshot = Snapshot {
+            row: row.clone(),
+            batches: loaded
+                .iter()
+                .filter(|b| b.item_id == row.id)
+                .cloned()
+                .collect(),
+        };
+        let weight = snapshot.weight();
+        memory.remember(row.id, Arc::new(snapshot), weight, stamp);
     }
 }
 

@@ -775,14 +775,24 @@ async fn shown(app: &TestApp, who: &Session, id: i64) -> crate::common::TestResp
         .await
 }
 
-/// Asserts that every process shows `want`'s fields for item `id`, twice each (the second
-/// read is the one a process may answer from memory).
+/// Asserts that every process shows `want`'s fields for item `id`, alone and in the list,
+/// twice each (the second read is the one a process may answer from memory).
 async fn both_show(apps: &[&TestApp], who: &Session, id: i64, want: Value) {
     for app in apps {
         for _ in 0..2 {
-            let got = shown(app, who, id).await.ok(200);
-            for (field, value) in want.as_object().expect("fields") {
-                assert_eq!(&got[field], value, "{field} on {}: {got}", app.base);
+            let alone = shown(app, who, id).await.ok(200);
+            let page = app
+                .get("/api/v1/items?limit=50", Some(&who.token))
+                .await
+                .ok(200);
+            let listed = page["data"]
+                .as_array()
+                .and_then(|items| items.iter().find(|i| i["id"] == id))
+                .unwrap_or_else(|| panic!("item {id} listed on {}: {page}", app.base));
+            for got in [&alone, listed] {
+                for (field, value) in want.as_object().expect("fields") {
+                    assert_eq!(&got[field], value, "{field} on {}: {got}", app.base);
+                }
             }
         }
     }
