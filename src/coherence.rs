@@ -281,18 +281,13 @@ impl KeyedMemory {
         if budget_bytes == 0 {
             return None;
         }
-        let shared = match sqlite_path {
-            Some(path) if !(path.is_empty() || path == ":memory:" || path.starts_with("file:")) => {
-                let file = format!("{path}.{channel}");
-                match SharedCounter::open(&file) {
-                    Ok(counter) => Some(counter),
-                    Err(e) => {
-                        tracing::warn!(error = %e, file, "cannot share the change counter; nothing will be remembered");
-                        return None;
-                    }
-                }
+        let shared = match sqlite_path.map(|path| SharedCounter::beside(path, channel)) {
+            Some(Ok(counter)) => counter,
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, channel, "cannot share the change counter beside the database; nothing will be remembered");
+                return None;
             }
-            _ => None,
+            None => None,
         };
         // Estimated items: a quarter kilobyte each.
         let estimated = usize::try_from(budget_bytes / 256)
@@ -433,7 +428,16 @@ pub struct SharedCounter {
 }
 
 impl SharedCounter {
-    pub fn open(path: &str) -> std::io::Result<Self> {
+    /// The counter that every process on the SQLite database at `path` shares, in
+    /// `<path>.<name>`; None for a database no other process can open (in memory).
+    pub fn beside(path: &str, name: &str) -> std::io::Result<Option<Self>> {
+        if path.is_empty() || path == ":memory:" || path.starts_with("file:") {
+            return Ok(None);
+        }
+        Self::open(&format!("{path}.{name}")).map(Some)
+    }
+
+    fn open(path: &str) -> std::io::Result<Self> {
         let mut options = std::fs::OpenOptions::new();
         options.read(true).write(true).create(true).truncate(false);
         #[cfg(unix)]

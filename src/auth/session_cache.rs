@@ -81,14 +81,11 @@ impl SessionCache {
     /// file cannot be made, memory is not used (a process that could not share its epoch
     /// must not trust what it remembers).
     pub fn for_sqlite(path: &str) -> Self {
-        if path.is_empty() || path == ":memory:" || path.starts_with("file:") {
-            return Self::new(Shared::Nothing, true);
-        }
-        let file = format!("{path}.revocations");
-        match SharedCounter::open(&file) {
-            Ok(counter) => Self::new(Shared::File(counter), true),
+        match SharedCounter::beside(path, "revocations") {
+            Ok(Some(counter)) => Self::new(Shared::File(counter), true),
+            Ok(None) => Self::new(Shared::Nothing, true),
             Err(e) => {
-                tracing::warn!(error = %e, file, "cannot share the revocation epoch; every request will check its session in the database");
+                tracing::warn!(error = %e, "cannot share the revocation epoch beside the database; every request will check its session in the database");
                 Self::disabled()
             }
         }
