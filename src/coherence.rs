@@ -75,12 +75,13 @@ impl Fence {
         Ticket(self.started.load(Ordering::SeqCst) + 1)
     }
 
-    /// Whether every notice committed before `ticket` was taken has been heard (false when
-    /// the listener is away or slow).
-    pub async fn pass(&self, ticket: Ticket) -> bool {
+    /// Whether every notice committed before `ticket` was taken (None: now) has been heard
+    /// (false when the listener is away or slow).
+    pub async fn pass(&self, ticket: Option<Ticket>) -> bool {
         if !self.connected.load(Ordering::SeqCst) {
             return false;
         }
+        let ticket = ticket.unwrap_or_else(|| self.ticket());
         let mut finished = self.finished.subscribe();
         if *finished.borrow() >= ticket.0 {
             return true;
@@ -324,7 +325,7 @@ impl KeyedMemory {
     /// database), for reading many keys, also on a blocking thread.
     pub async fn believable(self: &Arc<Self>, ticket: Option<Ticket>) -> Option<Believed> {
         if let Some(fence) = &self.fence {
-            if !fence.pass(ticket.unwrap_or_else(|| fence.ticket())).await {
+            if !fence.pass(ticket).await {
                 return None;
             }
         }
@@ -473,6 +474,21 @@ impl SharedCounter {
     }
 }
 
+/// Test support: answers `rounds` of `feed`'s fence as the listener would, returning the
+/// last round's number.
+#[cfg(test)]
+pub fn answer_rounds(feed: Arc<ChangeFeed>, rounds: usize) -> tokio::task::JoinHandle<u64> {
+    tokio::spawn(async move {
+        let fence = feed.fence().expect("a listened feed");
+        let mut round = 0;
+        for _ in 0..rounds {
+            round = fence.next_round().await;
+            fence.finished(round);
+        }
+        round
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -524,15 +540,7 @@ mod tests {
         assert_eq!(memory.recall::<u8>(7, None).await, None, "nobody listens");
         feed.listening();
         memory.remember(7, Arc::new(1_u8), 1, memory.stamp());
-        let listener = feed.clone();
-        let rounds = tokio::spawn(async move {
-            let fence = listener.fence().unwrap();
-            let round = fence.next_round().await;
-            fence.finished(round);
-            let round = fence.next_round().await;
-            fence.finished(round);
-            round
-        });
+        let rounds = answer_rounds(feed.clone(), 2);
         let ticket = feed.ticket();
         assert_eq!(memory.recall::<u8>(7, ticket).await.as_deref(), Some(&1));
         assert_eq!(
