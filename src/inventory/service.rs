@@ -14,7 +14,7 @@ use super::dto::{
 use super::repo::{self, BatchRow, ItemFields, ItemFilter, ItemOrder, ItemRow, MovementRow};
 use super::stock::{self, Change, Eligible};
 use crate::auth::{Action, Principal};
-use crate::coherence::{KeyedMemory, Stamp};
+use crate::coherence::{KeyedMemory, Stamp, Ticket};
 use crate::db::DbConnection;
 use crate::error::{ApiError, ApiResult, Context};
 use crate::events::Outbox;
@@ -286,9 +286,15 @@ impl Snapshot {
             + 96;
         (strings + fixed) as u64
     }
-}
 
-impl Snapshot {
+    /// Keeps it for item `id`, as the database showed it after `stamp` was read.
+    fn keep(self, memory: &KeyedMemory, id: i64, stamp: Stamp) -> Arc<Self> {
+        let weight = self.weight();
+        let snapshot = Arc::new(self);
+        memory.remember(id, snapshot.clone(), weight, stamp);
+        snapshot
+    }
+
     /// Whether this is the item as `row` (read just now) shows it: a change that memory has
     /// not yet heard of moves its quantity, next expiry or version.
     fn describes(&self, row: &ItemRow) -> bool {
@@ -309,16 +315,12 @@ fn remember_listed(
     loaded: &[BatchRow],
 ) {
     for row in rows.iter().filter(|r| missing.contains(&r.id)) {
-        let snapshot = Snapshot {
+        let batches = loaded.iter().filter(|b| b.item_id == row.id).cloned();
+        Snapshot {
             row: row.clone(),
-            batches: loaded
-                .iter()
-                .filter(|b| b.item_id == row.id)
-                .cloned()
-                .collect(),
-        };
-        let weight = snapshot.weight();
-        memory.remember(row.id, Arc::new(snapshot), weight, stamp);
+            batches: batches.collect(),
+        }
+        .keep(memory, row.id, stamp);
     }
 }
 
@@ -327,7 +329,7 @@ fn remember_listed(
 async fn recall_item(
     state: &AppState,
     id: i64,
-    ticket: Option<crate::coherence::Ticket>,
+    ticket: Option<Ticket>,
 ) -> ApiResult<(ItemRow, Vec<BatchRow>)> {
     let Some(memory) = &state.item_memory else {
         return load_item(state, id).await;
@@ -337,10 +339,7 @@ async fn recall_item(
     }
     let stamp = memory.stamp();
     let (row, batches) = load_item(state, id).await?;
-    let snapshot = Snapshot { row, batches };
-    let weight = snapshot.weight();
-    let snapshot = Arc::new(snapshot);
-    memory.remember(id, snapshot.clone(), weight, stamp);
+    let snapshot = Snapshot { row, batches }.keep(memory, id, stamp);
     Ok((snapshot.row.clone(), snapshot.batches.clone()))
 }
 
