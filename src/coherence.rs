@@ -243,6 +243,11 @@ pub struct KeyedMemory {
     generation: AtomicU64,
     /// SQLite file databases: moved by every process that changes a key.
     shared: Option<SharedCounter>,
+    /// The value of `shared` that this memory accounts for: every change counted up to it
+    /// has been forgotten here. A move of the counter past it by another process makes this
+    /// memory forget everything; a move by this process's own change, which it forgets
+    /// key by key, advances it.
+    accounted: AtomicU64,
     fence: Option<Arc<Fence>>,
 }
 
@@ -250,7 +255,6 @@ pub struct KeyedMemory {
 struct Stamped {
     value: Arc<dyn Any + Send + Sync>,
     weight: u64,
-    shared: u64,
 }
 
 #[derive(Clone)]
@@ -266,7 +270,6 @@ impl quick_cache::Weighter<i64, Stamped> for Weigh {
 #[derive(Debug, Clone, Copy)]
 pub struct Stamp {
     generation: u64,
-    shared: u64,
 }
 
 impl KeyedMemory {
@@ -298,6 +301,7 @@ impl KeyedMemory {
             channel,
             entries: quick_cache::sync::Cache::with_weighter(estimated, budget_bytes, Weigh),
             generation: AtomicU64::new(0),
+            accounted: AtomicU64::new(shared.as_ref().map_or(0, SharedCounter::load)),
             shared,
             fence: feed.fence().cloned(),
         });
@@ -305,8 +309,41 @@ impl KeyedMemory {
         Some(memory)
     }
 
-    fn shared_value(&self) -> u64 {
-        self.shared.as_ref().map_or(0, SharedCounter::load)
+    /// Forgets everything when another process changed a key since this memory last
+    /// accounted for the shared counter. Any load that was under way then fails its stamp.
+    fn catch_up(&self) {
+        let Some(counter) = &self.shared else { return };
+        let now = counter.load();
+        if now != self.accounted.load(Ordering::SeqCst) {
+            self.forget_all();
+            // Everything counted up to `now` was committed before it was counted, and has
+            // just been forgotten.
+            self.accounted.fetch_max(now, Ordering::SeqCst);
+        }
+    }
+
+    /// This process changed `key`: tells the other processes, and forgets only `key` unless
+    /// another process's change was counted meanwhile.
+    fn changed_here(&self, key: Option<i64>) {
+        let Some(counter) = &self.shared else {
+            match key {
+                Some(key) => self.forget(key),
+                None => self.forget_all(),
+            }
+            return;
+        };
+        let before = counter.bump();
+        let alone = self
+            .accounted
+            .compare_exchange(before, before + 1, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok();
+        match key {
+            Some(key) if alone => self.forget(key),
+            _ => {
+                self.forget_all();
+                self.accounted.fetch_max(before + 1, Ordering::SeqCst);
+            }
+        }
     }
 
     /// The value remembered for `key`, when it may be believed for a request holding
@@ -338,7 +375,6 @@ impl KeyedMemory {
     pub fn stamp(&self) -> Stamp {
         Stamp {
             generation: self.generation.load(Ordering::SeqCst),
-            shared: self.shared_value(),
         }
     }
 
@@ -354,14 +390,7 @@ impl KeyedMemory {
         if self.generation.load(Ordering::SeqCst) != stamp.generation {
             return;
         }
-        self.entries.insert(
-            key,
-            Stamped {
-                value,
-                weight,
-                shared: stamp.shared,
-            },
-        );
+        self.entries.insert(key, Stamped { value, weight });
         // A forgetting between the check above and the insert would otherwise be undone.
         if self.generation.load(Ordering::SeqCst) != stamp.generation {
             self.entries.remove(&key);
@@ -380,20 +409,10 @@ impl Remembers for KeyedMemory {
     }
 
     fn heard(&self, payload: &str) {
+        // Other processes on the same SQLite file learn of it through the counter.
         match payload.parse::<i64>() {
-            Ok(key) if key != ANY_KEY => {
-                // Other processes on the same SQLite file learn of it through the counter.
-                if let Some(counter) = &self.shared {
-                    counter.bump();
-                }
-                self.forget(key);
-            }
-            _ => {
-                if let Some(counter) = &self.shared {
-                    counter.bump();
-                }
-                self.forget_all();
-            }
+            Ok(key) if key != ANY_KEY => self.changed_here(Some(key)),
+            _ => self.changed_here(None),
         }
     }
 
@@ -411,12 +430,10 @@ pub struct Believed {
 
 impl Believed {
     pub fn recall<T: Any + Send + Sync>(&self, key: i64) -> Option<Arc<T>> {
-        // Read after the fence: the notices it proves heard have removed what changed
-        // before the request arrived.
+        // Read after the fence (or the shared counter): the changes it proves heard have
+        // removed what changed before the request arrived.
+        self.memory.catch_up();
         let stamped = self.memory.entries.get(&key)?;
-        if stamped.shared != self.memory.shared_value() {
-            return None;
-        }
         stamped.value.downcast::<T>().ok()
     }
 }
@@ -469,8 +486,9 @@ impl SharedCounter {
         self.counter().load(Ordering::SeqCst)
     }
 
-    pub fn bump(&self) {
-        self.counter().fetch_add(1, Ordering::SeqCst);
+    /// Counts a change; returns the value before it.
+    pub fn bump(&self) -> u64 {
+        self.counter().fetch_add(1, Ordering::SeqCst)
     }
 }
 
@@ -506,9 +524,25 @@ mod tests {
             here.recall::<&str>(7, None).await.as_deref(),
             Some(&"seven")
         );
+        here.remember(9, Arc::new("nine"), 10, here.stamp());
+        // A change made by this process forgets only what it changed.
+        note_change("things".to_owned(), 9);
+        here_feed.heard_here();
+        assert_eq!(here.recall::<&str>(9, None).await, None);
+        assert_eq!(
+            here.recall::<&str>(7, None).await.as_deref(),
+            Some(&"seven")
+        );
+        // One made by another process, which does not say what it changed here, forgets all.
         note_change("things".to_owned(), 8);
         there_feed.heard_here();
         assert_eq!(here.recall::<&str>(7, None).await, None);
+        here.remember(7, Arc::new("seven"), 10, here.stamp());
+        assert_eq!(
+            here.recall::<&str>(7, None).await.as_deref(),
+            Some(&"seven"),
+            "remembered again once the other change is accounted for"
+        );
     }
 
     #[tokio::test]
