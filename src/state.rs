@@ -17,7 +17,7 @@ use crate::db::{self, Db};
 use crate::events::EventBus;
 use crate::metrics::Metrics;
 use crate::openapi::{ApiDocument, RouteTable};
-use crate::slots::Slots;
+use crate::slots::{Slots, Turns};
 use crate::throttle::Throttles;
 
 pub struct AppState {
@@ -40,6 +40,9 @@ pub struct AppState {
     pub video: BoundedPool,
     /// Camera sockets per user on this process.
     pub video_sockets: Slots<i64>,
+    /// Sends to one chat take turns in this process before taking a database connection
+    /// (they would queue on the chat's lock anyway; see `chat::service::send`).
+    pub chat_turns: Turns<i64>,
     pub blobs: Arc<dyn BlobStore>,
     /// Users' event streams and their live delivery.
     pub events: Arc<EventBus>,
@@ -73,6 +76,9 @@ pub enum StartError {
     #[error("openapi: {0}")]
     OpenApi(#[from] serde_json::Error),
 }
+
+/// Sends one process lets wait for one chat's turn; more are answered 503 at once.
+const SENDS_WAITING_PER_CHAT: usize = 64;
 
 impl AppState {
     /// Builds the state without touching the database (the pool connects lazily). The
@@ -150,6 +156,7 @@ impl AppState {
             images: BoundedPool::per_core("image"),
             video: BoundedPool::per_core("video"),
             video_sockets,
+            chat_turns: Turns::new(SENDS_WAITING_PER_CHAT),
             blobs: Arc::new(DatabaseBlobs),
             events,
             feed,

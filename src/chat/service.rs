@@ -668,6 +668,18 @@ pub async fn send(
     check_content(&new)?;
     // One budget for both ways of sending (HTTP and the socket's `message.send`).
     state.throttles.message(principal)?;
+    // Sends to one chat queue on its lock (`repo::lock_chat`); they queue here instead, each
+    // taking a pooled connection only when its turn comes, so a busy chat cannot hold every
+    // connection of the process while the rest of the store waits.
+    let _turn = state
+        .chat_turns
+        .take(chat_id, state.settings.db_timeout)
+        .await
+        .map_err(|_| {
+            ApiError::Unavailable(
+                "too many messages are waiting for this chat; retry shortly".to_owned(),
+            )
+        })?;
     let who = principal.clone();
     state
         .events

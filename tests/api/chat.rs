@@ -550,3 +550,59 @@ async fn an_erased_customer_is_shown_as_deleted_in_the_history() {
     let author = &history[0]["author"];
     assert_eq!(author, &json!({"id": customer.id, "deleted": true}));
 }
+
+/// On PostgreSQL a send waits for its chat's row lock. Sends piling up on one chat wait for
+/// their turn in the process, holding no pooled connection, so the rest of the store keeps
+/// working (before, they took every connection and other requests got 503).
+#[actix_rt::test]
+async fn sends_queued_on_a_busy_chat_leave_the_pool_to_everyone_else() {
+    if !crate::common::is_postgres() {
+        return; // SQLite has one writer and no row locks to wait on.
+    }
+    use diesel::{Connection, RunQueryDsl};
+    let app = TestApp::builder()
+        .env("STOCKROOM_DB_POOL_SIZE", "3")
+        .env("STOCKROOM_DB_TIMEOUT_MS", "10000")
+        .spawn()
+        .await;
+    let worker = app.worker("wim").await;
+    let customer = app.customer("cleo").await;
+    let chat = id(&direct(&app, &customer, worker.id).await);
+    // Someone else (an operator, another process's long transaction) holds the chat's lock.
+    let mut holder = diesel::PgConnection::establish(&app.database_url).expect("connect");
+    diesel::sql_query("BEGIN").execute(&mut holder).unwrap();
+    diesel::sql_query(format!("SELECT id FROM chats WHERE id = {chat} FOR UPDATE"))
+        .execute(&mut holder)
+        .unwrap();
+    let sends = 6;
+    let path = format!("/api/v1/chats/{chat}/messages");
+    let sent = join_all((0..sends).map(|n| {
+        app.post(
+            &path,
+            Some(&customer.token),
+            json!({"kind": "text", "body": format!("message {n}")}),
+        )
+    }));
+    let meanwhile = async {
+        // Every send has reached the server and holds or waits for the chat's turn.
+        let queued = async {
+            while app.state.chat_turns.entered(&chat) < sends {
+                actix_rt::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        };
+        actix_rt::time::timeout(std::time::Duration::from_secs(30), queued)
+            .await
+            .expect("every send queues for the chat's turn");
+        // A request that needs a connection is served at once, not after the pool's timeout.
+        let chats = app.get("/api/v1/chats", Some(&worker.token)).await;
+        diesel::sql_query("COMMIT").execute(&mut holder).unwrap();
+        chats
+    };
+    let (sent, chats) = futures::join!(sent, meanwhile);
+    chats.ok(200);
+    for response in sent {
+        response.ok(201);
+    }
+    let history = app.get(&path, Some(&worker.token)).await.ok(200);
+    assert_eq!(history["data"].as_array().unwrap().len(), sends);
+}
