@@ -238,6 +238,9 @@ pub const ANY_KEY: i64 = -1;
 pub struct KeyedMemory {
     channel: &'static str,
     entries: quick_cache::sync::Cache<i64, Stamped, Weigh>,
+    /// Values derived from many keys (a rendered page of a list), by a hash of what they
+    /// answer: forgotten whenever any key changes.
+    views: quick_cache::sync::Cache<u64, Stamped, Weigh>,
     /// Moves with every forgetting: a value read from the database while it moved may be
     /// older than the change that moved it, and is not kept.
     generation: AtomicU64,
@@ -260,8 +263,8 @@ struct Stamped {
 #[derive(Clone)]
 struct Weigh;
 
-impl quick_cache::Weighter<i64, Stamped> for Weigh {
-    fn weight(&self, _key: &i64, value: &Stamped) -> u64 {
+impl<K> quick_cache::Weighter<K, Stamped> for Weigh {
+    fn weight(&self, _key: &K, value: &Stamped) -> u64 {
         value.weight
     }
 }
@@ -293,13 +296,24 @@ impl KeyedMemory {
             }
             None => None,
         };
-        // Estimated items: a quarter kilobyte each.
-        let estimated = usize::try_from(budget_bytes / 256)
-            .unwrap_or(usize::MAX)
-            .max(16);
+        // An eighth of the budget for views. Estimated: items a quarter kilobyte each,
+        // views (pages) eight kilobytes.
+        let views_budget = budget_bytes / 8;
+        let entries_budget = budget_bytes - views_budget;
+        let estimated =
+            |bytes: u64, each: u64| usize::try_from(bytes / each).unwrap_or(usize::MAX).max(16);
         let memory = Arc::new(Self {
             channel,
-            entries: quick_cache::sync::Cache::with_weighter(estimated, budget_bytes, Weigh),
+            entries: quick_cache::sync::Cache::with_weighter(
+                estimated(entries_budget, 256),
+                entries_budget,
+                Weigh,
+            ),
+            views: quick_cache::sync::Cache::with_weighter(
+                estimated(views_budget, 8192),
+                views_budget,
+                Weigh,
+            ),
             generation: AtomicU64::new(0),
             accounted: AtomicU64::new(shared.as_ref().map_or(0, SharedCounter::load)),
             shared,
@@ -358,6 +372,17 @@ impl KeyedMemory {
         self.believable(ticket).await?.recall(key)
     }
 
+    /// The view remembered under `key` (see [`Self::remember_view`]), when it may be
+    /// believed for a request holding `ticket`.
+    pub async fn recall_view<T: Any + Send + Sync>(
+        self: &Arc<Self>,
+        key: u64,
+        ticket: Option<Ticket>,
+    ) -> Option<Arc<T>> {
+        self.views.get(&key)?;
+        self.believable(ticket).await?.recall_view(key)
+    }
+
     /// Memory as it may be believed for a request holding `ticket` (None: not now, ask the
     /// database), for reading many keys, also on a blocking thread.
     pub async fn believable(self: &Arc<Self>, ticket: Option<Ticket>) -> Option<Believed> {
@@ -387,19 +412,43 @@ impl KeyedMemory {
         weight: u64,
         stamp: Stamp,
     ) {
+        self.keep(&self.entries, key, Stamped { value, weight }, stamp);
+    }
+
+    /// Keeps `value`, derived from any number of keys as the database showed them after
+    /// `stamp` was read, under `key` (a hash of the question it answers; keep the question
+    /// itself in the value, to check). A change to any key forgets it.
+    pub fn remember_view<T: Any + Send + Sync>(
+        &self,
+        key: u64,
+        value: Arc<T>,
+        weight: u64,
+        stamp: Stamp,
+    ) {
+        self.keep(&self.views, key, Stamped { value, weight }, stamp);
+    }
+
+    fn keep<K: Eq + std::hash::Hash + Clone>(
+        &self,
+        cache: &quick_cache::sync::Cache<K, Stamped, Weigh>,
+        key: K,
+        value: Stamped,
+        stamp: Stamp,
+    ) {
         if self.generation.load(Ordering::SeqCst) != stamp.generation {
             return;
         }
-        self.entries.insert(key, Stamped { value, weight });
+        cache.insert(key.clone(), value);
         // A forgetting between the check above and the insert would otherwise be undone.
         if self.generation.load(Ordering::SeqCst) != stamp.generation {
-            self.entries.remove(&key);
+            cache.remove(&key);
         }
     }
 
     fn forget(&self, key: i64) {
         self.generation.fetch_add(1, Ordering::SeqCst);
         self.entries.remove(&key);
+        self.views.clear();
     }
 }
 
@@ -419,6 +468,7 @@ impl Remembers for KeyedMemory {
     fn forget_all(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);
         self.entries.clear();
+        self.views.clear();
     }
 }
 
@@ -434,6 +484,12 @@ impl Believed {
         // removed what changed before the request arrived.
         self.memory.catch_up();
         let stamped = self.memory.entries.get(&key)?;
+        stamped.value.downcast::<T>().ok()
+    }
+
+    pub fn recall_view<T: Any + Send + Sync>(&self, key: u64) -> Option<Arc<T>> {
+        self.memory.catch_up();
+        let stamped = self.memory.views.get(&key)?;
         stamped.value.downcast::<T>().ok()
     }
 }
@@ -564,6 +620,25 @@ mod tests {
         );
         feed.heard("things", "");
         assert_eq!(memory.recall::<u8>(7, None).await, None, "everything");
+    }
+
+    #[tokio::test]
+    async fn a_view_is_forgotten_when_any_key_changes() {
+        let feed = ChangeFeed::local();
+        let memory = KeyedMemory::new("things", 1 << 20, &feed, None).unwrap();
+        let stamp = memory.stamp();
+        feed.heard("things", "3");
+        memory.remember_view(1, Arc::new("page"), 4, stamp);
+        assert_eq!(memory.recall_view::<&str>(1, None).await, None, "raced");
+        memory.remember_view(1, Arc::new("page"), 4, memory.stamp());
+        assert_eq!(
+            memory.recall_view::<&str>(1, None).await.as_deref(),
+            Some(&"page")
+        );
+        feed.heard("other", "3");
+        assert!(memory.recall_view::<&str>(1, None).await.is_some());
+        feed.heard("things", "3");
+        assert_eq!(memory.recall_view::<&str>(1, None).await, None);
     }
 
     #[tokio::test]

@@ -35,11 +35,13 @@ pub async fn list_items(
     principal: Principal,
     query: extract::Query<ItemQuery>,
     page: extract::Query<PageParams>,
-) -> ApiResult<web::Json<Page<ItemView>>> {
+) -> ApiResult<HttpResponse> {
     principal.require(Action::BrowseItems)?;
-    service::list(&state, &principal, query.into_inner(), page.into_inner())
-        .await
-        .map(web::Json)
+    let body =
+        service::list_json(&state, &principal, query.into_inner(), page.into_inner()).await?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(body))
 }
 
 /// Create an item; `quantity` creates its first batch (perishable items need `expiry_date`).

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use actix_web::web::Bytes;
 use chrono::NaiveDate;
 use diesel::OptionalExtension;
 use validator::Validate;
@@ -159,7 +160,65 @@ fn validate_query(query: &ItemQuery) -> ApiResult<()> {
     Ok(())
 }
 
-pub async fn list(
+/// A page of `GET /items` as JSON, answered from memory when the same question was answered
+/// since the last change to any item (see `crate::coherence`: views are forgotten on every
+/// change), else from the database and then remembered.
+pub async fn list_json(
+    state: &AppState,
+    principal: &Principal,
+    query: ItemQuery,
+    page: PageParams,
+) -> ApiResult<Bytes> {
+    let Some(memory) = state.item_memory.clone() else {
+        return to_json(&list(state, principal, query, page).await?);
+    };
+    // Everything the answer depends on besides the items: who asks (staff or customer) and
+    // the day (expiry flags).
+    let question = format!(
+        "{}|{}|{query:?}|{page:?}",
+        principal.is_staff(),
+        crate::time::today()
+    );
+    let key = {
+        use std::hash::{BuildHasher, BuildHasherDefault};
+        BuildHasherDefault::<std::hash::DefaultHasher>::default().hash_one(&question)
+    };
+    if let Some(known) = memory
+        .recall_view::<ListedPage>(key, principal.ticket)
+        .await
+    {
+        if known.question == question {
+            return Ok(known.body.clone());
+        }
+    }
+    let stamp = memory.stamp();
+    let body = to_json(&list(state, principal, query, page).await?)?;
+    let weight = (body.len() + question.len() + 96) as u64;
+    memory.remember_view(
+        key,
+        Arc::new(ListedPage {
+            question,
+            body: body.clone(),
+        }),
+        weight,
+        stamp,
+    );
+    Ok(body)
+}
+
+/// A rendered page of `GET /items` and the question it answers.
+struct ListedPage {
+    question: String,
+    body: Bytes,
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> ApiResult<Bytes> {
+    serde_json::to_vec(value)
+        .map(Bytes::from)
+        .map_err(|e| ApiError::internal(format!("rendering JSON: {e}")))
+}
+
+async fn list(
     state: &AppState,
     principal: &Principal,
     query: ItemQuery,

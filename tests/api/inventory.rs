@@ -825,6 +825,12 @@ async fn every_change_shows_on_the_next_read_on_every_process(cache_mb: &str) {
     both_show(&[&a, &b], &w, id, json!({"name": "Oats", "quantity": 5})).await;
     assert_eq!(shown(&b, &c, id).await.ok(200)["quantity"], 5);
 
+    // A new item without stock (no batch) joins the list pages both processes remember.
+    let bare = item(&a, &w, json!({"name": "Bran", "kind": "non_perishable"})).await["id"]
+        .as_i64()
+        .expect("id");
+    both_show(&[&a, &b], &w, bare, json!({"name": "Bran", "quantity": 0})).await;
+
     a.patch(
         &format!("/api/v1/items/{id}"),
         Some(&w.token),
