@@ -113,6 +113,8 @@ pub struct ConnectionManager {
     backend: Backend,
     busy_timeout: Duration,
     synchronous: SqliteSynchronous,
+    /// Each SQLite connection's page cache: its share of `STOCKROOM_SQLITE_CACHE_MB`.
+    cache_kib: u64,
 }
 
 impl ConnectionManager {
@@ -122,6 +124,7 @@ impl ConnectionManager {
             backend: settings.backend,
             busy_timeout: settings.db_timeout,
             synchronous: settings.sqlite_synchronous,
+            cache_kib: (settings.sqlite_cache_mb << 10) / u64::from(settings.db_pool_size.max(1)),
         }
     }
 }
@@ -150,15 +153,18 @@ impl r2d2::ManageConnection for ConnectionManager {
                 // concurrent writers queue instead of failing; foreign keys are off by
                 // default in SQLite.
                 // A message to a large group writes a page per recipient: a 32 MB WAL before
-                // each checkpoint (not 4 MB) and a 16 MB page cache keep that from
-                // checkpointing on every commit; the WAL file is cut back to 64 MB after.
+                // each checkpoint (not 4 MB) keeps that from checkpointing on every commit;
+                // the WAL file is cut back to 64 MB after. The page caches share one budget
+                // (the operating system caches the file as well; this memory is the
+                // process's own, per connection).
                 conn.batch_execute(&format!(
                     "PRAGMA journal_mode = WAL; PRAGMA synchronous = {}; \
                      PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {}; \
                      PRAGMA wal_autocheckpoint = 8000; PRAGMA journal_size_limit = 67108864; \
-                     PRAGMA cache_size = -16000;",
+                     PRAGMA cache_size = -{};",
                     self.synchronous.pragma_value(),
-                    self.busy_timeout.as_millis()
+                    self.busy_timeout.as_millis(),
+                    self.cache_kib.max(256),
                 ))?;
                 date_add_days_utils::register_impl(
                     &mut conn,
