@@ -276,9 +276,10 @@ pub struct Stamp {
 }
 
 impl KeyedMemory {
-    /// A memory of at most `budget_bytes` (by the weights values are remembered with), heard
-    /// on `channel`. On SQLite, `sqlite_path` names the database file whose processes share
-    /// a counter (`<path>.<channel>`); when that file cannot be made, nothing is remembered.
+    /// A memory of at most `budget_bytes` of entries and an eighth of that of views (by the
+    /// weights values are remembered with), heard on `channel`. On SQLite, `sqlite_path`
+    /// names the database file whose processes share a counter (`<path>.<channel>`); when
+    /// that file cannot be made, nothing is remembered.
     pub fn new(
         channel: &'static str,
         budget_bytes: u64,
@@ -296,10 +297,11 @@ impl KeyedMemory {
             }
             None => None,
         };
-        // An eighth of the budget for views. Estimated: items a quarter kilobyte each,
+        // Views get an eighth more than the budget, so that lists never crowd out the
+        // entries the budget is sized for. Estimated: entries a quarter kilobyte each,
         // views (pages) eight kilobytes.
         let views_budget = budget_bytes / 8;
-        let entries_budget = budget_bytes - views_budget;
+        let entries_budget = budget_bytes;
         let estimated =
             |bytes: u64, each: u64| usize::try_from(bytes / each).unwrap_or(usize::MAX).max(16);
         let memory = Arc::new(Self {
