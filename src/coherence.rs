@@ -301,14 +301,13 @@ impl KeyedMemory {
         // entries the budget is sized for. Estimated: entries a quarter kilobyte each,
         // views (pages) eight kilobytes.
         let views_budget = budget_bytes / 8;
-        let entries_budget = budget_bytes;
         let estimated =
             |bytes: u64, each: u64| usize::try_from(bytes / each).unwrap_or(usize::MAX).max(16);
         let memory = Arc::new(Self {
             channel,
             entries: quick_cache::sync::Cache::with_weighter(
-                estimated(entries_budget, 256),
-                entries_budget,
+                estimated(budget_bytes, 256),
+                budget_bytes,
                 Weigh,
             ),
             views: quick_cache::sync::Cache::with_weighter(
@@ -393,6 +392,9 @@ impl KeyedMemory {
                 return None;
             }
         }
+        // Once per request, not per key: what another process changed before the request
+        // arrived is forgotten now; what it changes later may be, or not, for this request.
+        self.catch_up();
         Some(Believed {
             memory: self.clone(),
         })
@@ -474,25 +476,19 @@ impl Remembers for KeyedMemory {
     }
 }
 
-/// A [`KeyedMemory`] whose fence a request has passed: what it holds now is no older than
-/// the request.
+/// A [`KeyedMemory`] whose fence a request has passed (on SQLite: whose shared counter it
+/// has caught up with): what it holds now is no older than the request.
 pub struct Believed {
     memory: Arc<KeyedMemory>,
 }
 
 impl Believed {
     pub fn recall<T: Any + Send + Sync>(&self, key: i64) -> Option<Arc<T>> {
-        // Read after the fence (or the shared counter): the changes it proves heard have
-        // removed what changed before the request arrived.
-        self.memory.catch_up();
-        let stamped = self.memory.entries.get(&key)?;
-        stamped.value.downcast::<T>().ok()
+        self.memory.entries.get(&key)?.value.downcast::<T>().ok()
     }
 
     pub fn recall_view<T: Any + Send + Sync>(&self, key: u64) -> Option<Arc<T>> {
-        self.memory.catch_up();
-        let stamped = self.memory.views.get(&key)?;
-        stamped.value.downcast::<T>().ok()
+        self.memory.views.get(&key)?.value.downcast::<T>().ok()
     }
 }
 
