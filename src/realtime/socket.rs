@@ -94,7 +94,10 @@ impl Socket {
         subscription: &mut Subscription,
         stream: &mut AggregatedMessageStream,
     ) -> End {
-        if let Err(end) = self.start(resume, subscription).await {
+        // Every step that can wait on more than the socket itself (the database, a chat's
+        // turn, the client's reading) is boxed: a task's memory is its largest state, and
+        // an idle socket (10,000 of them is ordinary) should only pay for waiting.
+        if let Err(end) = Box::pin(self.start(resume, subscription)).await {
             return end;
         }
         let interval = self.state.settings.ws_ping_interval;
@@ -105,11 +108,11 @@ impl Socket {
                 biased;
                 _ = subscription.overflowed.notified() => Err(self.too_slow()),
                 push = subscription.queue.recv() => match push {
-                    Some(push) => self.on_push(push, subscription).await,
+                    Some(push) => Box::pin(self.on_push(push, subscription)).await,
                     None => Err(self.too_slow()),
                 },
-                frame = stream.recv() => self.on_client(frame).await,
-                _ = heartbeat.tick() => self.on_heartbeat(interval).await,
+                frame = stream.recv() => Box::pin(self.on_client(frame)).await,
+                _ = heartbeat.tick() => Box::pin(self.on_heartbeat(interval)).await,
             };
             if let Err(end) = step {
                 return end;
