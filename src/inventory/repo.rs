@@ -5,7 +5,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::dto::{ItemKind, ItemSort};
 use crate::db::schema::{batches, items, stock_movements, stock_totals};
@@ -19,7 +19,9 @@ pub fn no_expiry() -> NaiveDate {
     NaiveDate::from_ymd_opt(9999, 12, 31).unwrap_or(NaiveDate::MAX)
 }
 
-#[derive(Debug, Clone, Queryable, Selectable)]
+/// Serde: only for packing into the item memory (`inventory::service::Snapshot`); never
+/// shown to clients as it is.
+#[derive(Debug, Clone, Queryable, Selectable, Serialize, Deserialize)]
 #[diesel(table_name = items)]
 pub struct ItemRow {
     pub id: i64,
@@ -41,7 +43,7 @@ pub struct ItemRow {
     pub updated_at: NaiveDateTime,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable)]
+#[derive(Debug, Clone, Queryable, Selectable, Serialize, Deserialize)]
 #[diesel(table_name = batches)]
 pub struct BatchRow {
     pub id: i64,

@@ -257,10 +257,13 @@ async fn list(
             let mut batches = Vec::new();
             let mut missing = Vec::new();
             for row in &rows {
-                let known = believed.as_ref().and_then(|b| b.recall::<Snapshot>(row.id));
+                let known = believed
+                    .as_ref()
+                    .and_then(|b| b.recall::<Snapshot>(row.id))
+                    .and_then(|known| known.unpack());
                 match known {
-                    Some(known) if known.describes(row) => {
-                        batches.extend(known.batches.iter().cloned());
+                    Some((known, known_batches)) if describes(&known, row) => {
+                        batches.extend(known_batches);
                     }
                     _ => missing.push(row.id),
                 }
@@ -317,51 +320,59 @@ async fn load_item(state: &AppState, id: i64) -> ApiResult<(ItemRow, Vec<BatchRo
 /// An item and its stocked batches as last read, kept in the process's memory (see
 /// `crate::coherence`: the database's triggers announce every change to an item or its
 /// batches, so what is remembered is never older than the request).
+///
+/// Packed into one compact allocation (postcard): as rows, an item took about 600 bytes in
+/// half a dozen allocations, and a store's whole catalogue is meant to fit in memory beside
+/// thousands of idle sockets. Unpacking costs what cloning the rows did (the same string
+/// allocations) plus a few hundred nanoseconds.
 struct Snapshot {
-    row: ItemRow,
-    batches: Vec<BatchRow>,
+    packed: Box<[u8]>,
 }
 
 impl Snapshot {
-    /// About the bytes it holds, for the memory's budget.
+    /// None when the rows cannot be packed (then they are not remembered).
+    fn pack(row: &ItemRow, batches: &[BatchRow]) -> Option<Self> {
+        match postcard::to_stdvec(&(row, batches)) {
+            Ok(packed) => Some(Self {
+                packed: packed.into_boxed_slice(),
+            }),
+            Err(e) => {
+                tracing::warn!(error = %e, item = row.id, "an item could not be packed for memory");
+                None
+            }
+        }
+    }
+
+    /// The rows as they were packed; None (never expected) when they do not read back.
+    fn unpack(&self) -> Option<(ItemRow, Vec<BatchRow>)> {
+        postcard::from_bytes(&self.packed)
+            .inspect_err(|e| tracing::warn!(error = %e, "a remembered item did not unpack"))
+            .ok()
+    }
+
+    /// About the bytes it holds, for the memory's budget: the packed bytes, this value's
+    /// `Arc`, the memory's own entry and the allocations' headers.
     fn weight(&self) -> u64 {
-        let text = |t: &Option<String>| t.as_ref().map_or(0, String::len);
-        let r = &self.row;
-        let strings = r.name.len()
-            + r.kind.len()
-            + text(&r.size)
-            + text(&r.unit)
-            + text(&r.sku)
-            + text(&r.barcode)
-            + text(&r.description)
-            + self
-                .batches
-                .iter()
-                .map(|b| text(&b.lot_code))
-                .sum::<usize>();
-        let fixed = std::mem::size_of::<Self>()
-            + self.batches.len() * std::mem::size_of::<BatchRow>()
-            // The memory's own entry and the allocations' headers.
-            + 96;
-        (strings + fixed) as u64
+        (self.packed.len() + 96) as u64
     }
 
-    /// Keeps it for item `id`, as the database showed it after `stamp` was read.
-    fn keep(self, memory: &KeyedMemory, id: i64, stamp: Stamp) -> Arc<Self> {
-        let weight = self.weight();
-        let snapshot = Arc::new(self);
-        memory.remember(id, snapshot.clone(), weight, stamp);
-        snapshot
+    /// Keeps `row` and its `batches` for item `row.id`, as the database showed them after
+    /// `stamp` was read.
+    fn keep(memory: &KeyedMemory, row: &ItemRow, batches: &[BatchRow], stamp: Stamp) {
+        if let Some(snapshot) = Self::pack(row, batches) {
+            let weight = snapshot.weight();
+            memory.remember(row.id, Arc::new(snapshot), weight, stamp);
+        }
     }
+}
 
-    /// Whether this is the item as `row` (read just now) shows it: a change that memory has
-    /// not yet heard of moves its quantity, next expiry or version.
-    fn describes(&self, row: &ItemRow) -> bool {
-        self.row.version == row.version
-            && self.row.quantity == row.quantity
-            && self.row.next_expiry == row.next_expiry
-            && self.row.updated_at == row.updated_at
-    }
+/// Whether `known` (remembered) is the item as `row` (read just now) shows it: a change that
+/// memory has not yet heard of moves its quantity, next expiry or version.
+fn describes(known: &ItemRow, row: &ItemRow) -> bool {
+    known.version == row.version
+        && known.quantity == row.quantity
+        && known.next_expiry == row.next_expiry
+        && known.updated_at == row.updated_at
 }
 
 /// Keeps the listed items that were loaded from the database (`missing`, with their batches
@@ -374,12 +385,12 @@ fn remember_listed(
     loaded: &[BatchRow],
 ) {
     for row in rows.iter().filter(|r| missing.contains(&r.id)) {
-        let batches = loaded.iter().filter(|b| b.item_id == row.id).cloned();
-        Snapshot {
-            row: row.clone(),
-            batches: batches.collect(),
-        }
-        .keep(memory, row.id, stamp);
+        let batches: Vec<BatchRow> = loaded
+            .iter()
+            .filter(|b| b.item_id == row.id)
+            .cloned()
+            .collect();
+        Snapshot::keep(memory, row, &batches, stamp);
     }
 }
 
@@ -393,13 +404,14 @@ async fn recall_item(
     let Some(memory) = &state.item_memory else {
         return load_item(state, id).await;
     };
-    if let Some(known) = memory.recall::<Snapshot>(id, ticket).await {
-        return Ok((known.row.clone(), known.batches.clone()));
+    let known = memory.recall::<Snapshot>(id, ticket).await;
+    if let Some(rows) = known.and_then(|known| known.unpack()) {
+        return Ok(rows);
     }
     let stamp = memory.stamp();
     let (row, batches) = load_item(state, id).await?;
-    let snapshot = Snapshot { row, batches }.keep(memory, id, stamp);
-    Ok((snapshot.row.clone(), snapshot.batches.clone()))
+    Snapshot::keep(memory, &row, &batches, stamp);
+    Ok((row, batches))
 }
 
 /// One item and its batches (staff), as of now (read from the database: callers have just
@@ -899,4 +911,79 @@ pub async fn reschedule_alerts(state: &AppState) -> ApiResult<()> {
             Ok(())
         })
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{NaiveDate, NaiveDateTime};
+
+    use super::{BatchRow, ItemRow, Snapshot};
+
+    fn at(text: &str) -> NaiveDateTime {
+        NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f").expect("a timestamp")
+    }
+
+    /// What memory answers must be exactly what the database said: every field, optional
+    /// ones present and absent, timestamps to the nanosecond, text that is not ASCII.
+    #[test]
+    fn a_packed_item_unpacks_to_the_same_rows() {
+        let full = ItemRow {
+            id: 42,
+            name: "Café crème — 1 l".to_owned(),
+            kind: "perishable".to_owned(),
+            size: Some("1".to_owned()),
+            unit: Some("l".to_owned()),
+            sku: Some("SKU-42".to_owned()),
+            barcode: Some("4006381333931".to_owned()),
+            description: Some("x".repeat(2000)),
+            min_quantity: -3,
+            target_quantity: Some(i64::MAX),
+            expiry_warning_days: Some(i32::MIN),
+            photo_file_id: Some(7),
+            quantity: 12,
+            next_expiry: NaiveDate::from_ymd_opt(2027, 2, 28),
+            version: 9,
+            created_at: at("2026-12-04 18:00:00.123456789"),
+            updated_at: at("2026-12-04 18:00:01"),
+        };
+        let bare = ItemRow {
+            size: None,
+            unit: None,
+            sku: None,
+            barcode: None,
+            description: None,
+            target_quantity: None,
+            expiry_warning_days: None,
+            photo_file_id: None,
+            next_expiry: None,
+            ..full.clone()
+        };
+        let batches = [
+            BatchRow {
+                id: 1,
+                item_id: 42,
+                quantity: 5,
+                expiry_date: NaiveDate::from_ymd_opt(2027, 2, 28),
+                lot_code: Some("L-1".to_owned()),
+                received_at: at("2026-12-01 08:30:00.5"),
+            },
+            BatchRow {
+                id: 2,
+                item_id: 42,
+                quantity: 7,
+                expiry_date: None,
+                lot_code: None,
+                received_at: at("2026-12-02 09:00:00"),
+            },
+        ];
+        for (row, batches) in [(&full, &batches[..]), (&bare, &[][..])] {
+            let packed = Snapshot::pack(row, batches).expect("packs");
+            let (row_back, batches_back) = packed.unpack().expect("unpacks");
+            assert_eq!(format!("{row_back:?}"), format!("{row:?}"));
+            assert_eq!(format!("{batches_back:?}"), format!("{batches:?}"));
+        }
+        // The point of packing: far less than the ~600 bytes the rows took.
+        let typical = Snapshot::pack(&bare, &batches[..1]).expect("packs");
+        assert!(typical.weight() < 256, "{} bytes", typical.weight());
+    }
 }
