@@ -57,6 +57,13 @@ enum Cmd {
     SeedItems { count: usize },
     /// GET one path as fast as the clients can.
     Get { path: String },
+    /// GET `<prefix><id>` once for every id from `first` to `last`, `--concurrency` at a
+    /// time (a server's memory warmed as long running would warm it); not timed per request.
+    ReadEach {
+        prefix: String,
+        first: i64,
+        last: i64,
+    },
     /// Logins at full concurrency, and at the same time GET /api/v1/me from one client.
     LoginsAndMe,
     /// Every client signs up, then `rounds` times logs in, restocks one shared item and
@@ -1641,6 +1648,57 @@ async fn main() {
                 started.elapsed(),
             );
             bench_line(args.json, &figures);
+        }
+        Cmd::ReadEach {
+            prefix,
+            first,
+            last,
+        } => {
+            let started = Instant::now();
+            let next = Rc::new(std::cell::Cell::new(first));
+            let tasks: Vec<_> = (0..args.concurrency)
+                .map(|_| {
+                    let (next, bearer) = (next.clone(), bearer.clone());
+                    let prefix = format!("{}{prefix}", args.url);
+                    actix_rt::spawn(async move {
+                        let http = client();
+                        let mut failed = 0u64;
+                        loop {
+                            let id = next.get();
+                            if id > last {
+                                return failed;
+                            }
+                            next.set(id + 1);
+                            let ok = match http
+                                .get(format!("{prefix}{id}"))
+                                .bearer_auth(&bearer)
+                                .send()
+                                .await
+                            {
+                                Ok(mut res) => {
+                                    res.body().limit(1 << 22).await.is_ok()
+                                        && res.status().is_success()
+                                }
+                                Err(_) => false,
+                            };
+                            failed += u64::from(!ok);
+                        }
+                    })
+                })
+                .collect();
+            let mut failed = 0;
+            for task in tasks {
+                failed += task.await.unwrap_or(1);
+            }
+            let seconds = started.elapsed().as_secs_f64();
+            println!(
+                "read {} ids in {seconds:.1}s, {failed} failed",
+                last - first + 1
+            );
+            bench_line(
+                args.json,
+                &json!({"count": last - first + 1, "failed": failed, "seconds": seconds}),
+            );
         }
         Cmd::LoginsAndMe => {
             let deadline = Instant::now() + Duration::from_secs(args.seconds);
