@@ -350,10 +350,11 @@ impl Snapshot {
             .ok()
     }
 
-    /// About the bytes it holds, for the memory's budget: the packed bytes, this value's
-    /// `Arc`, the memory's own entry and the allocations' headers.
+    /// About the bytes it takes, for the memory's budget: the packed bytes, and what the
+    /// server's RSS showed besides per item remembered (this value's `Arc`, the memory's
+    /// own entry, the allocations' headers).
     fn weight(&self) -> u64 {
-        (self.packed.len() + 96) as u64
+        (self.packed.len() + 160) as u64
     }
 
     /// Keeps `row` and its `batches` for item `row.id`, as the database showed them after
@@ -984,6 +985,6 @@ mod tests {
         }
         // The point of packing: far less than the ~600 bytes the rows took.
         let typical = Snapshot::pack(&bare, &batches[..1]).expect("packs");
-        assert!(typical.weight() < 256, "{} bytes", typical.weight());
+        assert!(typical.weight() < 320, "{} bytes", typical.weight());
     }
 }
