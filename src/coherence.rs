@@ -10,7 +10,7 @@
 //!   request arrived. PostgreSQL delivers the notices committed before a query ahead of that
 //!   query's answer, so once the round trip is back every change committed before the
 //!   request arrived has been heard. One round trip serves every request that arrived while
-//!   the previous one was out. While the listener is not connected, or a round trip takes
+//!   the previous one was out, and rounds start at most once per `STOCKROOM_FENCE_PACE_US`. While the listener is not connected, or a round trip takes
 //!   longer than [`FENCE_TIMEOUT`], requests ask the database.
 //! - on SQLite the triggers call `stockroom_changed(channel, key)`, a function each
 //!   connection registers, which notes the key on the calling thread. [`crate::db::Db::run`]
@@ -56,20 +56,31 @@ pub struct Fence {
     finished: watch::Sender<u64>,
     wanted: Notify,
     connected: AtomicBool,
+    /// The least time from one round's start to the next one's. Under load rounds would
+    /// otherwise follow each other back to back, each a wake-up of the listener, of
+    /// PostgreSQL's backend and of every waiting worker, for a handful of requests; paced,
+    /// one round serves many. Measured on 2 cores, `GET /items/{id}` at 64 connections:
+    /// 600 µs gave about an eighth more requests per second than none, with a lower p99.
+    /// A request waits at most this much longer.
+    pace: Duration,
 }
 
-impl Default for Fence {
-    fn default() -> Self {
+impl Fence {
+    pub fn new(pace: Duration) -> Self {
         Self {
             started: AtomicU64::new(0),
             finished: watch::Sender::new(0),
             wanted: Notify::new(),
             connected: AtomicBool::new(false),
+            pace,
         }
     }
-}
 
-impl Fence {
+    /// See the field.
+    pub fn pace(&self) -> Duration {
+        self.pace
+    }
+
     /// The round a request arriving now waits for.
     pub fn ticket(&self) -> Ticket {
         Ticket(self.started.load(Ordering::SeqCst) + 1)
@@ -128,11 +139,12 @@ impl ChangeFeed {
         }
     }
 
-    /// Changes heard through a listener, fenced by its round trips (PostgreSQL).
-    pub fn listened() -> Self {
+    /// Changes heard through a listener, fenced by its round trips (PostgreSQL), started
+    /// at most once per `pace`.
+    pub fn listened(pace: Duration) -> Self {
         Self {
             members: RwLock::new(Vec::new()),
-            fence: Some(Arc::new(Fence::default())),
+            fence: Some(Arc::new(Fence::new(pace))),
         }
     }
 
@@ -641,7 +653,7 @@ mod tests {
 
     #[tokio::test]
     async fn postgres_memory_is_believed_only_after_a_round_trip_that_began_later() {
-        let feed = Arc::new(ChangeFeed::listened());
+        let feed = Arc::new(ChangeFeed::listened(Duration::ZERO));
         let memory = KeyedMemory::new("things", 1 << 20, &feed, None).unwrap();
         memory.remember(7, Arc::new(1_u8), 1, memory.stamp());
         assert_eq!(memory.recall::<u8>(7, None).await, None, "nobody listens");

@@ -97,6 +97,9 @@ pub struct Settings {
     pub ws_sockets_per_user: usize,
     /// Memory for items as last read, in MiB (0: every read asks the database).
     pub item_cache_mb: u64,
+    /// PostgreSQL: the least time between the starts of two fence round trips
+    /// (`STOCKROOM_FENCE_PACE_US`; see `crate::coherence::Fence`).
+    pub fence_pace: Duration,
     /// SQLite's page caches, all the pool's connections together.
     pub sqlite_cache_mb: u64,
     /// How often the server pings a socket; one that stays silent for two intervals is closed.
@@ -516,6 +519,12 @@ impl Settings {
             ws_queue_capacity: parse_in_range(src, "STOCKROOM_WS_QUEUE", 256, 8..=65_536)?,
             ws_sockets_per_user: parse_in_range(src, "STOCKROOM_WS_MAX_PER_USER", 8, 1..=1_000)?,
             item_cache_mb: parse_in_range(src, "STOCKROOM_ITEM_CACHE_MB", 64, 0..=65_536)?,
+            fence_pace: Duration::from_micros(parse_in_range(
+                src,
+                "STOCKROOM_FENCE_PACE_US",
+                600,
+                0..=10_000,
+            )?),
             sqlite_cache_mb: parse_in_range(src, "STOCKROOM_SQLITE_CACHE_MB", 16, 1..=65_536)?,
             ws_ping_interval: Duration::from_secs(parse_in_range(
                 src,

@@ -115,7 +115,7 @@ impl AppState {
                 ChangeFeed::local(),
                 Some(sqlite_path(&settings.database_url)),
             ),
-            Backend::Postgres => (ChangeFeed::listened(), None),
+            Backend::Postgres => (ChangeFeed::listened(settings.fence_pace), None),
         };
         let feed = Arc::new(feed);
         let db = Db::new(pool, settings.backend, feed.clone());

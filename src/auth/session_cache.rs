@@ -237,7 +237,7 @@ mod tests {
 
     #[tokio::test]
     async fn postgres_memory_is_believed_only_after_a_round_trip_that_began_later() {
-        let feed = std::sync::Arc::new(ChangeFeed::listened());
+        let feed = std::sync::Arc::new(ChangeFeed::listened(std::time::Duration::ZERO));
         let cache = std::sync::Arc::new(SessionCache::for_postgres(&feed));
         feed.join(cache.clone());
         cache.remember(7, 1, Role::Owner, day(20), cache.stamp());

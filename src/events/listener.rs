@@ -198,11 +198,18 @@ async fn run_fence(client: Arc<tokio_postgres::Client>, feed: Arc<ChangeFeed>) {
     };
     loop {
         let round = fence.next_round().await;
+        let started = std::time::Instant::now();
         if client.batch_execute("").await.is_err() {
             // The listener sees the failure too, and reconnects.
             return;
         }
         fence.finished(round);
+        // This thread is the listener's own, so a blocking pause holds up only its
+        // notices, which the next round waits for anyway; the runtime's timers tick in
+        // milliseconds, too coarse for a pause shorter than one.
+        if let Some(rest) = fence.pace().checked_sub(started.elapsed()) {
+            std::thread::sleep(rest);
+        }
     }
 }
 
