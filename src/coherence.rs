@@ -20,7 +20,7 @@
 
 use std::any::Any;
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -61,8 +61,12 @@ pub struct Fence {
     /// PostgreSQL's backend and of every waiting worker, for a handful of requests; paced,
     /// one round serves many. Measured on 2 cores, `GET /items/{id}` at 64 connections:
     /// 600 µs gave about an eighth more requests per second than none, with a lower p99.
-    /// A request waits at most this much longer.
+    /// Only a round that more than one request waited for is followed by a pause: a lone
+    /// client (one request after another) is not held up waiting for company; others
+    /// wait at most this much longer.
     pace: Duration,
+    /// Requests waiting for a round now.
+    waiting: AtomicUsize,
 }
 
 impl Fence {
@@ -73,12 +77,23 @@ impl Fence {
             wanted: Notify::new(),
             connected: AtomicBool::new(false),
             pace,
+            waiting: AtomicUsize::new(0),
         }
     }
 
-    /// See the field.
-    pub fn pace(&self) -> Duration {
-        self.pace
+    /// How long the listener pauses after a round that started `started` ago, before the
+    /// next may start: zero when at most one request was waiting for it (see `pace`).
+    pub fn pause_after(&self, started: Duration, waited_for_it: usize) -> Duration {
+        if waited_for_it > 1 {
+            self.pace.saturating_sub(started)
+        } else {
+            Duration::ZERO
+        }
+    }
+
+    /// Requests waiting for a round now (read as a round starts: those it serves).
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::SeqCst)
     }
 
     /// The round a request arriving now waits for.
@@ -98,6 +113,7 @@ impl Fence {
             return true;
         }
         self.wanted.notify_one();
+        let _counted = Waiting::count(&self.waiting);
         let passed =
             tokio::time::timeout(FENCE_TIMEOUT, finished.wait_for(|done| *done >= ticket.0)).await;
         matches!(passed, Ok(Ok(_)))
@@ -120,6 +136,23 @@ impl Fence {
 
     fn set_connected(&self, connected: bool) {
         self.connected.store(connected, Ordering::SeqCst);
+    }
+}
+
+/// One request counted in [`Fence::waiting`] until it stops waiting, however that ends
+/// (also when the request is dropped meanwhile).
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn count(waiting: &'a AtomicUsize) -> Self {
+        waiting.fetch_add(1, Ordering::SeqCst);
+        Self(waiting)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -576,6 +609,39 @@ pub fn answer_rounds(feed: Arc<ChangeFeed>, rounds: usize) -> tokio::task::JoinH
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Rounds pause only after serving more than one request, and never past the pace.
+    #[test]
+    fn a_lone_request_is_never_held_up_by_the_pace() {
+        let fence = Fence::new(Duration::from_micros(600));
+        let started = Duration::from_micros(100);
+        assert_eq!(fence.pause_after(started, 0), Duration::ZERO);
+        assert_eq!(fence.pause_after(started, 1), Duration::ZERO);
+        assert_eq!(fence.pause_after(started, 5), Duration::from_micros(500));
+        assert_eq!(
+            fence.pause_after(Duration::from_micros(700), 5),
+            Duration::ZERO
+        );
+    }
+
+    /// The count the pace is decided by goes back down however a wait ends, also when the
+    /// waiting request is dropped.
+    #[tokio::test]
+    async fn waiting_requests_are_counted_until_they_stop_waiting() {
+        let fence = Fence::new(Duration::ZERO);
+        fence.set_connected(true);
+        let mut dropped = Box::pin(fence.pass(None));
+        assert!(futures_util::poll!(&mut dropped).is_pending());
+        let mut answered = Box::pin(fence.pass(None));
+        assert!(futures_util::poll!(&mut answered).is_pending());
+        assert_eq!(fence.waiting(), 2);
+        drop(dropped);
+        assert_eq!(fence.waiting(), 1);
+        let round = fence.next_round().await;
+        fence.finished(round);
+        assert!(answered.await);
+        assert_eq!(fence.waiting(), 0);
+    }
 
     #[tokio::test]
     async fn a_change_in_another_process_is_seen_through_the_shared_file() {

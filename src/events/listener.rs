@@ -199,6 +199,7 @@ async fn run_fence(client: Arc<tokio_postgres::Client>, feed: Arc<ChangeFeed>) {
     loop {
         let round = fence.next_round().await;
         let started = std::time::Instant::now();
+        let waited_for_it = fence.waiting();
         if client.batch_execute("").await.is_err() {
             // The listener sees the failure too, and reconnects.
             return;
@@ -207,8 +208,9 @@ async fn run_fence(client: Arc<tokio_postgres::Client>, feed: Arc<ChangeFeed>) {
         // This thread is the listener's own, so a blocking pause holds up only its
         // notices, which the next round waits for anyway; the runtime's timers tick in
         // milliseconds, too coarse for a pause shorter than one.
-        if let Some(rest) = fence.pace().checked_sub(started.elapsed()) {
-            std::thread::sleep(rest);
+        let pause = fence.pause_after(started.elapsed(), waited_for_it);
+        if !pause.is_zero() {
+            std::thread::sleep(pause);
         }
     }
 }
