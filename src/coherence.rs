@@ -10,8 +10,9 @@
 //!   request arrived. PostgreSQL delivers the notices committed before a query ahead of that
 //!   query's answer, so once the round trip is back every change committed before the
 //!   request arrived has been heard. One round trip serves every request that arrived while
-//!   the previous one was out, and rounds start at most once per `STOCKROOM_FENCE_PACE_US`. While the listener is not connected, or a round trip takes
-//!   longer than [`FENCE_TIMEOUT`], requests ask the database.
+//!   the previous one was out; under load, rounds are paced (`STOCKROOM_FENCE_PACE_US`, see
+//!   [`Fence`]) so that each serves many. While the listener is not connected, or a round
+//!   trip takes longer than [`FENCE_TIMEOUT`], requests ask the database.
 //! - on SQLite the triggers call `stockroom_changed(channel, key)`, a function each
 //!   connection registers, which notes the key on the calling thread. [`crate::db::Db::run`]
 //!   hands the keys to the feed once the work on that connection is done (committed), before
@@ -172,8 +173,8 @@ impl ChangeFeed {
         }
     }
 
-    /// Changes heard through a listener, fenced by its round trips (PostgreSQL), started
-    /// at most once per `pace`.
+    /// Changes heard through a listener, fenced by its round trips (PostgreSQL), paced by
+    /// `pace` under load (see [`Fence`]).
     pub fn listened(pace: Duration) -> Self {
         Self {
             members: RwLock::new(Vec::new()),

@@ -97,8 +97,9 @@ pub struct Settings {
     pub ws_sockets_per_user: usize,
     /// Memory for items as last read, in MiB (0: every read asks the database).
     pub item_cache_mb: u64,
-    /// PostgreSQL: the least time between the starts of two fence round trips
-    /// (`STOCKROOM_FENCE_PACE_US`; see `crate::coherence::Fence`).
+    /// PostgreSQL: the least time between the starts of two fence round trips when more
+    /// than one request waited for the first (`STOCKROOM_FENCE_PACE_US`; see
+    /// `crate::coherence::Fence`).
     pub fence_pace: Duration,
     /// SQLite's page caches, all the pool's connections together.
     pub sqlite_cache_mb: u64,
