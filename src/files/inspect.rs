@@ -661,13 +661,21 @@ mod fuzz {
             let started = Instant::now();
             let measured = measure(kind, &bytes, max_pixels, FIELD);
             prop_assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+            // image-webp 0.2 reads a lossless header's side of exactly 16,384 (the format's
+            // largest) as 0: it masks after adding one. Such a file then fails to decode,
+            // refused with a 422 all the same, only not for its size.
+            let misread = kind == Kind::Webp && (width == 16_384 || height == 16_384);
             match measured {
                 Err(ApiError::Validation { errors, .. }) => {
                     let message = errors.get(FIELD).and_then(|m| m.first()).cloned().unwrap_or_default();
-                    prop_assert_eq!(
-                        message,
-                        format!("{width}×{height} is more than the {max_pixels} pixels allowed")
-                    );
+                    if misread {
+                        prop_assert!(message.starts_with("is not a decodable image/webp"), "{message}");
+                    } else {
+                        prop_assert_eq!(
+                            message,
+                            format!("{width}×{height} is more than the {max_pixels} pixels allowed")
+                        );
+                    }
                 }
                 other => prop_assert!(false, "{kind:?} {width}×{height}: {other:?}"),
             }
