@@ -128,6 +128,14 @@ enum Cmd {
     },
 }
 
+/// GET `url` with the bearer token; whether it answered 2xx with its whole body read.
+async fn get_ok(c: &awc::Client, url: &str, bearer: &str) -> bool {
+    match c.get(url).bearer_auth(bearer).send().await {
+        Ok(mut res) => res.body().limit(1 << 22).await.is_ok() && res.status().is_success(),
+        Err(_) => false,
+    }
+}
+
 /// Prints `BENCH {json}`, the line `scripts/bench` reads, when `--json` was given.
 fn bench_line(enabled: bool, figures: &Value) {
     if enabled {
@@ -1633,14 +1641,7 @@ async fn main() {
             let started = Instant::now();
             let mut stats = hammer(args.concurrency, deadline, move |c| {
                 let (url, bearer) = (url.clone(), bearer.clone());
-                async move {
-                    match c.get(&url).bearer_auth(&bearer).send().await {
-                        Ok(mut res) => {
-                            res.body().limit(1 << 22).await.is_ok() && res.status().is_success()
-                        }
-                        Err(_) => false,
-                    }
-                }
+                async move { get_ok(&c, &url, &bearer).await }
             })
             .await;
             let figures = stats.report(
@@ -1669,18 +1670,7 @@ async fn main() {
                                 return failed;
                             }
                             next.set(id + 1);
-                            let ok = match http
-                                .get(format!("{prefix}{id}"))
-                                .bearer_auth(&bearer)
-                                .send()
-                                .await
-                            {
-                                Ok(mut res) => {
-                                    res.body().limit(1 << 22).await.is_ok()
-                                        && res.status().is_success()
-                                }
-                                Err(_) => false,
-                            };
+                            let ok = get_ok(&http, &format!("{prefix}{id}"), &bearer).await;
                             failed += u64::from(!ok);
                         }
                     })
